@@ -1,0 +1,863 @@
+"""The public functions and loss classes of fastloss.
+
+Each public name validates its arguments (``_validation``), allocates its
+outputs and makes one kernel call (``_kernels``). The semantics are those of
+``torch.nn.functional``; the conventions (``axis``, ``out``, scalars) NumPy's.
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._config import resolve_num_threads
+from ._validation import (
+    _asarray,
+    as_float_array,
+    as_index_targets,
+    as_operand,
+    broadcast_operand,
+    check_ignore_index,
+    check_label_smoothing,
+    check_reduction,
+    class_view,
+    describe,
+    finish,
+    normalize_axis,
+    output_buffer,
+    position,
+)
+
+__all__ = [
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy",
+    "mse_loss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCEWithLogitsLoss",
+    "BCELoss",
+    "MSELoss",
+]
+
+
+def _scalar_if_0d(arr, out):
+    """NumPy's convention: a 0-d result without ``out`` is a NumPy scalar."""
+    if out is None and arr.ndim == 0:
+        return arr[()]
+    return arr
+
+
+def _classes_view(arr, axis):
+    """(n_outer, n_classes, n_inner) view of arr; axis=None is one row of all elements."""
+    if axis is None:
+        return arr.reshape(1, arr.size, 1), None
+    ax = normalize_axis(axis, arr.ndim)
+    return class_view(arr, ax), ax
+
+
+# ----------------------------------------------------------- softmax family
+
+def logsumexp(x, axis=-1, *, keepdims=False, out=None, num_threads=None):
+    """Log of the sum of exponentials along an axis, without overflow.
+
+    ``log(sum(exp(x), axis))`` computed as ``m + log(sum(exp(x - m)))`` with
+    ``m`` the maximum along the axis, summed in float64.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input; float16 is computed as float32, Python numbers as float64.
+    axis : int or None, default -1
+        Axis to reduce; None reduces over all elements (as
+        ``scipy.special.logsumexp``).
+    keepdims : bool, default False
+        Keep the reduced axis with length 1.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    ndarray or scalar
+        ``x``'s shape without ``axis``, in ``x``'s dtype. A row holding +inf
+        gives +inf, an all -inf (or empty) row -inf, a row holding NaN NaN,
+        as ``torch.logsumexp``.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.logsumexp([[0.0, 0.0], [1000.0, 1000.0]]).tolist()
+    [0.6931471805599453, 1000.6931471805599]
+    """
+    arr = as_float_array(x, "x")
+    x3, ax = _classes_view(arr, axis)
+    n_threads = resolve_num_threads(num_threads)
+    if ax is None:
+        shape = (1,) * arr.ndim if keepdims else ()
+    else:
+        shape = arr.shape[:ax] + ((1,) if keepdims else ()) + arr.shape[ax + 1:]
+    buf = output_buffer(out, shape, arr.dtype, inputs=(arr,))
+    _kernels.logsumexp(x3, buf.reshape(x3.shape[0], x3.shape[2]), n_threads)
+    return _scalar_if_0d(finish(buf, out), out)
+
+
+def _softmax(x, axis, out, num_threads, log_space):
+    arr = as_float_array(x, "x")
+    x3, _ = _classes_view(arr, axis)
+    n_threads = resolve_num_threads(num_threads)
+    buf = output_buffer(out, arr.shape, arr.dtype, inputs=(arr,), in_place_of=arr)
+    _kernels.softmax(x3, buf.reshape(x3.shape), log_space, n_threads)
+    return _scalar_if_0d(finish(buf, out), out)
+
+
+def softmax(x, axis=-1, *, out=None, num_threads=None):
+    """Softmax along an axis: ``exp(x - logsumexp(x))``.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input; float16 is computed as float32, Python numbers as float64.
+    axis : int or None, default -1
+        The class axis; None normalizes over all elements.
+    out : ndarray, optional
+        Array of ``x``'s shape and dtype to write into; may be ``x`` itself
+        (in place).
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``x``. As torch, a row holding +inf or NaN, or
+        all -inf, is NaN; a -inf element elsewhere has probability 0.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> [round(p, 4) for p in fastloss.softmax([2.0, 1.0, 0.1]).tolist()]
+    [0.659, 0.2424, 0.0986]
+    """
+    return _softmax(x, axis, out, num_threads, False)
+
+
+def log_softmax(x, axis=-1, *, out=None, num_threads=None):
+    """Log-softmax along an axis: ``x - logsumexp(x)``, computed stably.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input; float16 is computed as float32, Python numbers as float64.
+    axis : int or None, default -1
+        The class axis; None normalizes over all elements.
+    out : ndarray, optional
+        Array of ``x``'s shape and dtype to write into; may be ``x`` itself
+        (in place).
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``x``. As torch, a row holding +inf or NaN, or
+        all -inf, is NaN; a -inf element elsewhere gives -inf.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> [round(v, 4) for v in fastloss.log_softmax([0.0, 0.0]).tolist()]
+    [-0.6931, -0.6931]
+    """
+    return _softmax(x, axis, out, num_threads, True)
+
+
+# ------------------------------------------------------------ loss problems
+
+class _Problem:
+    """Validated inputs of one loss call, and the ways to run its kernel.
+
+    Subclasses set: ``x`` (the kernel's input array), ``dtype``,
+    ``reduction``, ``loss_shape``, ``denominator`` (of "mean"),
+    ``n_threads``, ``inputs`` (every array the kernel reads), and implement
+    ``_run`` and ``_combine``.
+    """
+
+    def _run(self, want_rows, grad, upstream, scale):
+        """Run the kernel: (per-element losses or None, kernel totals)."""
+        raise NotImplementedError
+
+    def _combine(self, totals):
+        """The summed loss (float64) from the kernel's totals."""
+        raise NotImplementedError
+
+    def _reduce(self, rows, totals):
+        if self.reduction == "none":
+            return _scalar_if_0d(rows.reshape(self.loss_shape), None)
+        total = np.float64(self._combine(totals))
+        if self.reduction == "mean":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                total = total / np.float64(self.denominator)
+        return self.dtype.type(total)
+
+    def _mean_scale(self, grad_output):
+        if self.reduction != "mean":
+            return grad_output
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(grad_output) / np.float64(self.denominator))
+
+    def _upstream(self, grad_output):
+        """(per-element upstream array or None, scalar scale) of the gradient."""
+        if self.reduction == "none":
+            g = as_operand(grad_output, self.dtype, "grad_output", allow_bool=False)
+            try:
+                return np.broadcast_to(g, self.loss_shape), 1.0
+            except ValueError:
+                raise ValueError(
+                    f"grad_output: expected an array broadcastable to the loss's "
+                    f"shape {self.loss_shape} (reduction='none'), got shape {g.shape}"
+                ) from None
+        g = _asarray(grad_output, "grad_output")
+        if g.shape != () or g.dtype.kind not in "fiu":
+            raise ValueError(
+                f"grad_output: expected a real scalar for reduction="
+                f"{self.reduction!r}, got {describe(g)}"
+            )
+        return None, self._mean_scale(float(g))
+
+    def value(self):
+        rows, totals = self._run(self.reduction == "none", None, None, 1.0)
+        return self._reduce(rows, totals)
+
+    def grad(self, grad_output, out):
+        upstream, scale = self._upstream(grad_output)
+        buf = output_buffer(
+            out, self.x.shape, self.dtype, inputs=self.inputs + (upstream,),
+            in_place_of=self.x,
+        )
+        self._run(False, buf, upstream, scale)
+        return finish(buf, out)
+
+    def value_and_grad(self, out):
+        buf = output_buffer(out, self.x.shape, self.dtype, inputs=self.inputs,
+                            in_place_of=self.x)
+        rows, totals = self._run(self.reduction == "none", buf, None,
+                                 self._mean_scale(1.0))
+        return self._reduce(rows, totals), finish(buf, out)
+
+
+class _ClassProblem(_Problem):
+    """cross_entropy / nll_loss: a class axis, index or probability targets."""
+
+    def __init__(self, input, target, weight, ignore_index, reduction,
+                 label_smoothing, axis, num_threads, log_probs):
+        x = as_float_array(input, "input")
+        self.reduction = check_reduction(reduction)
+        self.eps = check_label_smoothing(label_smoothing)
+        self.ignore_index = check_ignore_index(ignore_index)
+        if x.ndim == 0:
+            raise ValueError(
+                "input: expected an array with a class axis (at least 1-D), got a 0-d array"
+            )
+        ax = normalize_axis(axis, x.ndim)
+        self.n_threads = resolve_num_threads(num_threads)
+        self.x, self.dtype = x, x.dtype
+        self.x3 = class_view(x, ax)
+        n_classes = x.shape[ax]
+        self.loss_shape = x.shape[:ax] + x.shape[ax + 1:]
+        self.rows = self.x3.shape[0] * self.x3.shape[2]
+
+        if weight is None:
+            self.weight = np.ones(n_classes, self.dtype)
+        else:
+            self.weight = as_operand(weight, self.dtype, "weight", allow_bool=False)
+            if self.weight.shape != (n_classes,):
+                raise ValueError(
+                    f"weight: expected one weight per class, shape ({n_classes},), "
+                    f"got shape {self.weight.shape}"
+                )
+
+        t = _asarray(target, "target")
+        if t.dtype.kind in "iu":
+            if t.shape != self.loss_shape:
+                raise ValueError(
+                    f"target: expected class indices of shape {self.loss_shape} "
+                    f"(the input's shape {x.shape} without axis {ax}), got shape {t.shape}"
+                )
+            self.mode = _kernels.NLL_INDEX if log_probs else _kernels.CE_INDEX
+            self.targets = as_index_targets(t, "target").reshape(-1)
+            self.prob = np.empty((0, 0, 0), self.dtype)
+            bad, weight_sum = _kernels.check_targets(
+                self.targets, n_classes, self.ignore_index, self.weight, self.n_threads
+            )
+            if bad >= 0:
+                raise IndexError(
+                    f"target: class index {self.targets[bad]} at position "
+                    f"{position(bad, self.loss_shape)} is out of range for "
+                    f"{n_classes} classes (expected 0 <= target < {n_classes}, or "
+                    f"ignore_index={self.ignore_index})"
+                )
+            self.denominator = weight_sum
+        elif t.dtype.kind == "f" and not log_probs:
+            if t.shape != x.shape:
+                error = TypeError if t.shape == self.loss_shape else ValueError
+                raise error(
+                    f"target: probability targets need the input's shape {x.shape}, "
+                    f"got {describe(t)} (class indices need an integer dtype)"
+                )
+            self.mode = _kernels.CE_PROB
+            self.targets = np.empty(0, np.int64)
+            self.prob = as_operand(t, self.dtype, "target").reshape(self.x3.shape)
+            # torch: the mean of probability targets is over the rows, NaN when empty
+            self.denominator = self.rows if x.size else 0
+        else:
+            what = "integer class indices" if log_probs else (
+                "integer class indices or float class probabilities")
+            raise TypeError(f"target: expected {what}, got {describe(t)}")
+        self.inputs = (self.x, self.targets, self.prob, self.weight)
+
+    def _run(self, want_rows, grad, upstream, scale):
+        rows = np.empty(self.rows if want_rows else 0, self.dtype)
+        grad3 = (grad.reshape(self.x3.shape) if grad is not None
+                 else np.empty((0, 0, 0), self.dtype))
+        if upstream is None:
+            upstream = np.broadcast_to(np.ones(1, self.dtype), (self.rows,))
+        totals = _kernels.class_loss(
+            self.mode, self.x3, self.targets, self.prob, self.weight,
+            self.ignore_index, self.eps, rows, grad3, upstream.reshape(self.rows),
+            scale, self.n_threads,
+        )
+        return rows, totals
+
+    def _combine(self, totals):
+        main, smooth = totals
+        if self.mode == _kernels.CE_INDEX and self.eps > 0.0:
+            n_classes = np.float64(self.x3.shape[1])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (1.0 - self.eps) * main + (self.eps / n_classes) * smooth
+        return main
+
+
+class _BinaryProblem(_Problem):
+    """Elementwise losses: BCE with logits, BCE on probabilities, MSE."""
+
+    def __init__(self, mode, input, target, weight, pos_weight, reduction, num_threads):
+        x = as_float_array(input, "input")
+        self.reduction = check_reduction(reduction)
+        self.n_threads = resolve_num_threads(num_threads)
+        self.mode, self.x, self.dtype = mode, x, x.dtype
+        t = as_operand(target, self.dtype, "target")
+        if t.shape != x.shape:
+            raise ValueError(
+                f"target: expected the input's shape {x.shape}, got shape {t.shape}"
+            )
+        cols = x.shape[-1] if x.ndim else 1
+        n_rows = x.size // cols if cols else int(np.prod(x.shape[:-1]))
+        self.shape2 = (n_rows, cols)
+        self.x2, self.t2 = x.reshape(self.shape2), t.reshape(self.shape2)
+        self.w2 = broadcast_operand(weight, x.shape, n_rows, cols, self.dtype, "weight")
+        self.pw2 = broadcast_operand(
+            pos_weight, x.shape, n_rows, cols, self.dtype, "pos_weight",
+            hint=f" (one weight per class on the last axis: shape ({cols},))",
+        )
+        if mode == _kernels.BCE_PROB:
+            for arr, name in ((x, "input"), (t, "target")):
+                bad = _kernels.first_outside_unit(arr.reshape(-1), self.n_threads)
+                if bad >= 0:
+                    raise ValueError(
+                        f"{name}: expected probabilities in [0, 1], got "
+                        f"{arr.reshape(-1)[bad]} at position "
+                        f"{position(bad, arr.shape)}"
+                    )
+        self.loss_shape = x.shape
+        self.denominator = x.size
+        self.inputs = (self.x, self.t2, self.w2, self.pw2)
+
+    def _run(self, want_rows, grad, upstream, scale):
+        rows = np.empty(self.shape2 if want_rows else (0, 0), self.dtype)
+        grad2 = (grad.reshape(self.shape2) if grad is not None
+                 else np.empty((0, 0), self.dtype))
+        if upstream is None:
+            upstream = np.broadcast_to(np.ones((), self.dtype), self.shape2)
+        total = _kernels.binary_loss(
+            self.mode, self.x2, self.t2, self.w2, self.pw2, rows, grad2,
+            upstream.reshape(self.shape2), scale, self.n_threads,
+        )
+        return rows, total
+
+    def _combine(self, totals):
+        return totals
+
+
+# ----------------------------------------------------------- loss functions
+
+_SPECIAL_VALUES = """A row holding +inf or NaN, or all -inf, gives NaN; a -inf logit
+    elsewhere is a masked class (probability 0, an infinite loss where it is
+    the target)."""
+
+
+def cross_entropy(input, target, *, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, axis=-1, num_threads=None):
+    """Cross-entropy between logits and class-index or probability targets.
+
+    As ``torch.nn.functional.cross_entropy``, with the class axis given by
+    ``axis`` (PyTorch's layout (N, C, d1, ..., dk) is ``axis=1``).
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Logits, e.g. of shape (n_samples, n_classes). float16 is computed as
+        float32, Python numbers as float64.
+    target : array_like
+        Integer class indices of ``input``'s shape without ``axis`` (any
+        integer dtype), or float class probabilities of ``input``'s shape.
+    weight : array_like of shape (n_classes,), optional
+        Weight of each class.
+    ignore_index : int, default -100
+        Class-index targets equal to it contribute nothing (neither to the
+        loss nor to the "mean" denominator, nor to the gradient); their
+        logits are never read.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        Index targets: "none" gives ``-w[y] log p[y]`` per element (0 where
+        ignored); "mean" divides the sum by the sum of ``w[y]`` over the
+        elements not ignored (NaN when there are none). Probability targets:
+        ``-sum_c w_c t_c log p_c`` per element, "mean" divides by the number
+        of elements (the rows), not by weights.
+    label_smoothing : float in [0, 1], default 0.0
+        Index targets: ``(1-eps) nll + (eps/C) smooth`` with
+        ``smooth = -sum_c w_c log p_c`` (0 where ignored), both parts with the
+        same "mean" denominator. Probability targets become
+        ``t (1-eps) + eps/C``.
+    axis : int, default -1
+        The class axis of ``input``.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum" (summed in
+        float64, the same for any ``num_threads``), else an array of the
+        target's shape (index targets) or ``input``'s shape without ``axis``.
+
+    Notes
+    -----
+    {special}
+    As torch, a zero probability target on a masked class gives NaN
+    (0 * log 0).
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> loss = fastloss.cross_entropy([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]], [2, 1])
+    >>> round(float(loss), 4)
+    1.2753
+    """
+    problem = _ClassProblem(input, target, weight, ignore_index, reduction,
+                            label_smoothing, axis, num_threads, log_probs=False)
+    return problem.value()
+
+
+def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean",
+             axis=-1, num_threads=None):
+    """Negative log-likelihood of log-probabilities at class-index targets.
+
+    As ``torch.nn.functional.nll_loss``: ``-w[y] input[y]`` per element.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Log-probabilities, e.g. the output of :func:`log_softmax`, of shape
+        (n_samples, n_classes). float16 is computed as float32.
+    target : array_like of int
+        Class indices of ``input``'s shape without ``axis``.
+    weight : array_like of shape (n_classes,), optional
+        Weight of each class.
+    ignore_index : int, default -100
+        Targets equal to it contribute nothing and are not counted by "mean".
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" divides by the sum of ``w[y]`` over non-ignored elements.
+    axis : int, default -1
+        The class axis of ``input``.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of the target's shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> float(fastloss.nll_loss([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]], [2, 2]))
+    -4.5
+    """
+    problem = _ClassProblem(input, target, weight, ignore_index, reduction, 0.0,
+                            axis, num_threads, log_probs=True)
+    return problem.value()
+
+
+def binary_cross_entropy_with_logits(input, target, *, weight=None, pos_weight=None,
+                                     reduction="mean", num_threads=None):
+    """Binary cross-entropy of logits: sigmoid and BCE in one stable formula.
+
+    As ``torch.nn.functional.binary_cross_entropy_with_logits``: per element
+    ``w ((1-t) x - (1 + (pw-1) t) logsigmoid(x))``, finite for any finite x.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Logits of any shape.
+    target : array_like
+        Targets in [0, 1] (soft targets allowed) of ``input``'s shape.
+    weight : array_like, optional
+        Weights broadcastable to ``input``'s shape (NumPy broadcasting).
+    pos_weight : array_like, optional
+        Weight of positive examples, one per class of the last axis (shape
+        (n_classes,)), or any shape broadcastable to ``input``'s.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> round(float(fastloss.binary_cross_entropy_with_logits([0.0], [1.0])), 4)
+    0.6931
+    """
+    problem = _BinaryProblem(_kernels.BCE_LOGITS, input, target, weight, pos_weight,
+                             reduction, num_threads)
+    return problem.value()
+
+
+def binary_cross_entropy(input, target, *, weight=None, reduction="mean",
+                         num_threads=None):
+    """Binary cross-entropy of probabilities.
+
+    As ``torch.nn.functional.binary_cross_entropy``: per element
+    ``-w (t log x + (1-t) log(1-x))`` with each log clamped at -100.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Probabilities in [0, 1] of any shape; anything else (NaN included)
+        is a ValueError.
+    target : array_like
+        Targets in [0, 1] of ``input``'s shape (a ValueError otherwise, as
+        torch).
+    weight : array_like, optional
+        Weights broadcastable to ``input``'s shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> loss = fastloss.binary_cross_entropy([0.1582, 0.4139, 0.2287], [0, 1, 0])
+    >>> round(float(loss), 5)
+    0.43801
+    """
+    problem = _BinaryProblem(_kernels.BCE_PROB, input, target, weight, None,
+                             reduction, num_threads)
+    return problem.value()
+
+
+def mse_loss(input, target, *, reduction="mean", num_threads=None):
+    """Mean squared error ``(input - target)**2``.
+
+    As ``torch.nn.functional.mse_loss``; the target must have the input's
+    shape (torch's broadcasting with a warning is refused).
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Predictions of any shape.
+    target : array_like
+        Targets of ``input``'s shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> float(fastloss.mse_loss([1.0, 2.0], [1.0, 4.0]))
+    2.0
+    """
+    problem = _BinaryProblem(_kernels.MSE, input, target, None, None, reduction,
+                             num_threads)
+    return problem.value()
+
+
+cross_entropy.__doc__ = cross_entropy.__doc__.replace("{special}", _SPECIAL_VALUES)
+
+
+# ------------------------------------------------------------- loss objects
+
+_GRAD_DOC = """Gradient of the loss with respect to ``input``.
+
+        Parameters
+        ----------
+        input, target : array_like
+            As for the loss.
+        grad_output : float or array_like, default 1.0
+            The upstream gradient, as in torch's backward: a scalar for
+            "mean" and "sum"; for "none", an array broadcastable to the
+            loss's shape (a scalar meaning the gradient of ``c * loss.sum()``).
+        out : ndarray, optional
+            Array of ``input``'s shape and dtype to write into; may be
+            ``input`` itself.
+
+        Returns
+        -------
+        ndarray
+            Of ``input``'s shape and dtype.
+        """
+
+_VALUE_AND_GRAD_DOC = """Loss and its gradient with respect to ``input``, in one pass.
+
+        For reduction "none" the gradient is that of ``loss.sum()``.
+
+        Parameters
+        ----------
+        input, target : array_like
+            As for the loss.
+        out : ndarray, optional
+            Array of ``input``'s shape and dtype for the gradient; may be
+            ``input`` itself.
+
+        Returns
+        -------
+        loss : scalar or ndarray
+            As the loss function.
+        grad : ndarray
+            Of ``input``'s shape and dtype.
+        """
+
+
+class _Loss:
+    """A loss function with its options bound, and its gradient."""
+
+    _options = ()
+
+    def __call__(self, input, target):
+        return self._problem(input, target).value()
+
+    def grad(self, input, target, *, grad_output=1.0, out=None):
+        return self._problem(input, target).grad(grad_output, out)
+
+    def value_and_grad(self, input, target, *, out=None):
+        return self._problem(input, target).value_and_grad(out)
+
+    grad.__doc__ = _GRAD_DOC
+    value_and_grad.__doc__ = _VALUE_AND_GRAD_DOC
+
+    def _problem(self, input, target):
+        raise NotImplementedError
+
+    def __repr__(self):
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._options)
+        return f"{type(self).__name__}({args})"
+
+
+def _weight_option(weight):
+    return None if weight is None else np.array(as_operand(weight, np.float64, "weight"))
+
+
+def _options_check(reduction, num_threads):
+    check_reduction(reduction)
+    if num_threads is not None:
+        resolve_num_threads(num_threads)
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross-entropy loss with bound options; see :func:`cross_entropy`.
+
+    Parameters
+    ----------
+    weight : array_like of shape (n_classes,), optional
+    ignore_index : int, default -100
+    reduction : {"mean", "sum", "none"}, default "mean"
+    label_smoothing : float in [0, 1], default 0.0
+    axis : int, default -1
+    num_threads : int, optional
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> loss_fn = fastloss.CrossEntropyLoss()
+    >>> x, y = np.array([[1.0, 2.0, 3.0]]), np.array([2])
+    >>> loss, grad = loss_fn.value_and_grad(x, y)
+    >>> round(float(loss), 4), grad.shape
+    (0.4076, (1, 3))
+    """
+
+    _options = ("weight", "ignore_index", "reduction", "label_smoothing", "axis",
+                "num_threads")
+
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean",
+                 label_smoothing=0.0, axis=-1, num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight)
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.reduction = reduction
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.axis = axis
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _ClassProblem(input, target, self.weight, self.ignore_index,
+                             self.reduction, self.label_smoothing, self.axis,
+                             self.num_threads, log_probs=False)
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood loss with bound options; see :func:`nll_loss`.
+
+    Parameters
+    ----------
+    weight : array_like of shape (n_classes,), optional
+    ignore_index : int, default -100
+    reduction : {"mean", "sum", "none"}, default "mean"
+    axis : int, default -1
+    num_threads : int, optional
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.NLLLoss(reduction="sum").grad([[-1.0, -0.5]], [1]).tolist()
+    [[0.0, -1.0]]
+    """
+
+    _options = ("weight", "ignore_index", "reduction", "axis", "num_threads")
+
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", axis=-1,
+                 num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight)
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.reduction = reduction
+        self.axis = axis
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _ClassProblem(input, target, self.weight, self.ignore_index,
+                             self.reduction, 0.0, self.axis, self.num_threads,
+                             log_probs=True)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy with logits, with bound options; see
+    :func:`binary_cross_entropy_with_logits`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+    pos_weight : array_like, optional
+    reduction : {"mean", "sum", "none"}, default "mean"
+    num_threads : int, optional
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.BCEWithLogitsLoss().grad([0.0, 0.0], [1.0, 0.0]).tolist()
+    [-0.25, 0.25]
+    """
+
+    _options = ("weight", "pos_weight", "reduction", "num_threads")
+
+    def __init__(self, weight=None, *, pos_weight=None, reduction="mean",
+                 num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight)
+        self.pos_weight = None if pos_weight is None else np.array(
+            as_operand(pos_weight, np.float64, "pos_weight"))
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _BinaryProblem(_kernels.BCE_LOGITS, input, target, self.weight,
+                              self.pos_weight, self.reduction, self.num_threads)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities, with bound options; see
+    :func:`binary_cross_entropy`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+    reduction : {"mean", "sum", "none"}, default "mean"
+    num_threads : int, optional
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.BCELoss(reduction="none")([0.5], [1.0]).round(4).tolist()
+    [0.6931]
+    """
+
+    _options = ("weight", "reduction", "num_threads")
+
+    def __init__(self, weight=None, *, reduction="mean", num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight)
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _BinaryProblem(_kernels.BCE_PROB, input, target, self.weight, None,
+                              self.reduction, self.num_threads)
+
+
+class MSELoss(_Loss):
+    """Mean squared error with bound options; see :func:`mse_loss`.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, default "mean"
+    num_threads : int, optional
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.MSELoss().grad([1.0, 2.0], [1.0, 4.0]).tolist()
+    [0.0, -2.0]
+    """
+
+    _options = ("reduction", "num_threads")
+
+    def __init__(self, *, reduction="mean", num_threads=None):
+        _options_check(reduction, num_threads)
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _BinaryProblem(_kernels.MSE, input, target, None, None,
+                              self.reduction, self.num_threads)

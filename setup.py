@@ -1,0 +1,111 @@
+"""Build the fastloss Cython extensions.
+
+Environment variables read at build time:
+
+FASTLOSS_DEBUG=1       Cython bounds checking and wraparound on, ``-O0 -g``
+                       (a debug/sanitizer build; slow).
+FASTLOSS_NO_OPENMP=1   build without OpenMP even if the compiler supports it
+                       (single-threaded package; used to test that path).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+import warnings
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+DEBUG = os.environ.get("FASTLOSS_DEBUG", "") not in ("", "0")
+NO_OPENMP = os.environ.get("FASTLOSS_NO_OPENMP", "") not in ("", "0")
+
+EXTENSIONS = ["_kernels", "_openmp"]
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def _openmp_flags(compiler):
+    """Return (compile_args, link_args) that make OpenMP work, or None."""
+    if compiler.compiler_type == "msvc":
+        candidates = [(["/openmp"], [])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    tmp = tempfile.mkdtemp(prefix="fastloss-omp-")
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_PROBE)
+        for cflags, ldflags in candidates:
+            try:
+                objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
+                compiler.link_executable(
+                    objs, "probe", output_dir=tmp, extra_postargs=ldflags
+                )
+            except Exception:  # any compile or link failure means "not this flag"
+                continue
+            return cflags, ldflags
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class BuildExt(build_ext):
+    """build_ext that probes OpenMP and sets per-compiler flags."""
+
+    def build_extensions(self):
+        compiler = self.compiler
+        openmp = None if NO_OPENMP else _openmp_flags(compiler)
+        if openmp is None:
+            why = "disabled by FASTLOSS_NO_OPENMP" if NO_OPENMP else "the compiler has no working OpenMP"
+            msg = (
+                f"fastloss: building WITHOUT OpenMP ({why}); the kernels will run "
+                "single-threaded. fastloss.show_config() reports this build."
+            )
+            warnings.warn(msg)
+            print("*" * 72 + "\n" + msg + "\n" + "*" * 72, file=sys.stderr)
+            cflags, ldflags = [], []
+        else:
+            cflags, ldflags = openmp
+        if compiler.compiler_type == "msvc":
+            opt = ["/Od"] if DEBUG else ["/O2"]
+        else:
+            # No -ffast-math: inf/NaN semantics are part of the API.
+            # No -march=native: the wheel must run on any x86-64.
+            opt = ["-O0", "-g"] if DEBUG else ["-O3"]
+        for ext in self.extensions:
+            ext.extra_compile_args = opt + cflags + ext.extra_compile_args
+            ext.extra_link_args = ldflags + ext.extra_link_args
+        super().build_extensions()
+
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(f"fastloss.{name}", [f"fastloss/{name}.pyx"], include_dirs=["fastloss"])
+    for name in EXTENSIONS
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=directives),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,81 @@
+"""Shared tolerances, layouts and data for the fastloss tests.
+
+The tests exercise the installed package. ``python -m pytest`` puts the
+current directory first on sys.path, where ``fastloss/`` is the uncompiled
+source tree; unless an in-place build sits there, drop that entry so the
+installed build is imported instead.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_ROOT = Path(__file__).resolve().parent.parent
+if not any((_ROOT / "fastloss").glob("_kernels*.so")) and not any(
+    (_ROOT / "fastloss").glob("_kernels*.pyd")
+):
+    sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _ROOT]
+
+DTYPES = [np.float32, np.float64]
+
+# Tolerances against the float64 references. float32 results are computed in
+# float64 and rounded once or twice; float64 results differ from the
+# references by reassociation only.
+TOLERANCES = {
+    np.dtype(np.float32): dict(rtol=2e-6, atol=1e-6),
+    np.dtype(np.float64): dict(rtol=1e-11, atol=1e-12),
+}
+
+LAYOUTS = ["C", "F", "strided", "readonly", "byteswapped"]
+THREADS = [1, 2, 3]
+
+
+def tol(dtype):
+    return TOLERANCES[np.dtype(dtype)]
+
+
+def assert_close(actual, expected, dtype):
+    """Compare with the reference at the dtype's tolerance, NaN/inf included."""
+    np.testing.assert_allclose(
+        np.asarray(actual, np.float64), np.asarray(expected, np.float64),
+        equal_nan=True, **tol(dtype)
+    )
+
+
+def layout(arr, kind):
+    """The same values as ``arr`` in a memory layout of the given kind."""
+    arr = np.asarray(arr)
+    if kind == "C":
+        return np.ascontiguousarray(arr)
+    if kind == "F":
+        return np.asfortranarray(arr)
+    if kind == "strided":
+        if arr.ndim == 0:
+            return arr
+        wide = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), arr.dtype)
+        wide[..., ::2] = arr
+        return wide[..., ::2]
+    if kind == "readonly":
+        out = arr.copy()
+        out.flags.writeable = False
+        return out
+    if kind == "byteswapped":
+        return arr.astype(arr.dtype.newbyteorder())
+    raise ValueError(kind)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261121)
+
+
+def logits(rng, shape, dtype=np.float64, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def probabilities(rng, shape, axis, dtype=np.float64):
+    t = rng.random(shape)
+    return (t / t.sum(axis=axis, keepdims=True)).astype(dtype)

@@ -1,0 +1,314 @@
+"""Every refusal: the exception type and its message (part of the API), and
+that nothing is written to ``out`` when an error is raised."""
+
+import numpy as np
+import pytest
+
+import fastloss
+
+X = np.zeros((4, 3))
+Y = np.array([0, 1, 2, 1])
+P = np.full((4, 3), 1 / 3)
+
+
+# ------------------------------------------------------------------ logits
+
+@pytest.mark.parametrize("bad,what", [
+    (np.zeros((4, 3), np.int64), "int64"),
+    (np.zeros((4, 3), np.int32), "int32"),
+    (np.zeros((4, 3), bool), "bool"),
+    (np.zeros((4, 3), np.complex128), "complex128"),
+    (np.zeros((4, 3), object), "object"),
+    ([[True, False]], "bool"),
+    ([[1j, 2]], "complex128"),
+    (np.zeros((4, 3), np.longdouble), "float128"),
+])
+@pytest.mark.parametrize("fn", [
+    lambda x: fastloss.softmax(x),
+    lambda x: fastloss.log_softmax(x),
+    lambda x: fastloss.logsumexp(x),
+    lambda x: fastloss.cross_entropy(x, np.zeros(np.shape(x)[:-1], int)),
+    lambda x: fastloss.nll_loss(x, np.zeros(np.shape(x)[:-1], int)),
+    lambda x: fastloss.binary_cross_entropy_with_logits(x, np.zeros(np.shape(x))),
+    lambda x: fastloss.binary_cross_entropy(x, np.zeros(np.shape(x))),
+    lambda x: fastloss.mse_loss(x, np.zeros(np.shape(x))),
+])
+def test_non_float_input(fn, bad, what):
+    if what == "float128" and np.dtype(np.longdouble).itemsize == 8:
+        pytest.skip("long double is float64 on this platform")
+    with pytest.raises(TypeError, match=rf"expected a float32 or float64 array.*got {what}"):
+        fn(bad)
+
+
+def test_ragged_input():
+    with pytest.raises(TypeError, match="input: could not be converted to an array"):
+        fastloss.cross_entropy([[1.0, 2.0], [3.0]], [0, 0])
+
+
+# ---------------------------------------------------------- class targets
+
+@pytest.mark.parametrize("target,value", [
+    (np.array([0, 3, 1, 1]), 3),                                 # == C
+    (np.array([0, 1, -1, 1]), -1),
+    (np.array([0, 1, 2, -101]), -101),
+    (np.array([0, 1, 2, 2**40]), 2**40),
+    (np.array([0, -5, 1, 1], np.int8), -5),
+    (np.array([0, 200, 1, 1], np.uint8), 200),
+    (np.array([0, 1, 2**63, 1], np.uint64), 2**63),
+    (np.array([0, 1, 2**64 - 100, 1], np.uint64), 2**64 - 100),  # would wrap to -100
+    (np.array([0, 1, 2**64 - 1, 1], np.uint64), 2**64 - 1),
+])
+@pytest.mark.parametrize("fn", [fastloss.cross_entropy, fastloss.nll_loss])
+def test_target_out_of_range(fn, target, value):
+    with pytest.raises(IndexError, match=rf"target: class index {value} at position .* "
+                                         r"out of range"):
+        fn(X, target)
+
+
+def test_target_out_of_range_names_position():
+    with pytest.raises(IndexError, match=r"class index 7 at position \(1, 2\) is out of "
+                                         r"range for 3 classes"):
+        fastloss.cross_entropy(np.zeros((2, 3, 4)), np.array([[0, 0, 0, 0], [0, 0, 7, 0]]),
+                               axis=1)
+
+
+def test_target_shape():
+    with pytest.raises(ValueError, match=r"target: expected class indices of shape \(4,\)"):
+        fastloss.cross_entropy(X, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"target: expected class indices of shape \(4,\)"):
+        fastloss.nll_loss(X, np.zeros((4, 1), int))
+
+
+def test_float_target_shape():
+    # float targets are probabilities: the input's shape
+    with pytest.raises(TypeError, match=r"target: probability targets need the input's "
+                                        r"shape \(4, 3\), got float64 array of shape \(4,\)"):
+        fastloss.cross_entropy(X, Y.astype(float))
+    with pytest.raises(ValueError, match=r"target: probability targets need the input's "
+                                         r"shape \(4, 3\)"):
+        fastloss.cross_entropy(X, np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("target", [np.zeros(4, bool), np.zeros(4, complex), ["a"] * 4])
+def test_target_dtype(target):
+    with pytest.raises(TypeError, match="target: expected integer class indices or float"):
+        fastloss.cross_entropy(X, target)
+
+
+def test_nll_refuses_probability_targets():
+    with pytest.raises(TypeError, match="target: expected integer class indices, got float64"):
+        fastloss.nll_loss(X, P)
+
+
+def test_zero_dimensional_input():
+    with pytest.raises(ValueError, match="input: expected an array with a class axis"):
+        fastloss.cross_entropy(1.0, 0)
+
+
+# ----------------------------------------------------------------- options
+
+@pytest.mark.parametrize("call", [
+    lambda **kw: fastloss.cross_entropy(X, Y, **kw),
+    lambda **kw: fastloss.nll_loss(X, Y, **kw),
+    lambda **kw: fastloss.binary_cross_entropy_with_logits(X, P, **kw),
+    lambda **kw: fastloss.binary_cross_entropy(P, P, **kw),
+    lambda **kw: fastloss.mse_loss(X, P, **kw),
+])
+def test_reduction_and_num_threads(call):
+    with pytest.raises(ValueError, match=r"reduction: expected 'none', 'mean' or 'sum', "
+                                         r"got 'avg'"):
+        call(reduction="avg")
+    with pytest.raises(ValueError, match="reduction: .* got None"):
+        call(reduction=None)
+    with pytest.raises(ValueError, match="num_threads: expected a positive integer or None, "
+                                         "got 0"):
+        call(num_threads=0)
+    with pytest.raises(ValueError, match="num_threads: .* got -2"):
+        call(num_threads=-2)
+    with pytest.raises(TypeError, match="num_threads: .* got 1.5"):
+        call(num_threads=1.5)
+
+
+@pytest.mark.parametrize("eps", [-0.1, 1.5, np.nan])
+def test_label_smoothing_range(eps):
+    with pytest.raises(ValueError, match=r"label_smoothing: expected a float in \[0, 1\]"):
+        fastloss.cross_entropy(X, Y, label_smoothing=eps)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fastloss.CrossEntropyLoss(label_smoothing=eps)
+
+
+def test_label_smoothing_type():
+    with pytest.raises(TypeError, match="label_smoothing: expected a float"):
+        fastloss.cross_entropy(X, Y, label_smoothing="a")
+
+
+@pytest.mark.parametrize("fn", [fastloss.softmax, fastloss.log_softmax, fastloss.logsumexp])
+def test_axis(fn):
+    with pytest.raises(ValueError, match="axis: axis 2 is out of bounds for array of "
+                                         "dimension 2"):
+        fn(X, axis=2)
+    with pytest.raises(ValueError, match="axis -3 is out of bounds"):
+        fn(X, axis=-3)
+    with pytest.raises(TypeError, match="axis: expected an integer, got 1.0"):
+        fn(X, axis=1.0)
+    with pytest.raises(ValueError, match="axis -1 is out of bounds for array of dimension 0"):
+        fn(1.0)
+
+
+def test_loss_axis():
+    with pytest.raises(ValueError, match="axis: axis 2 is out of bounds"):
+        fastloss.cross_entropy(X, Y, axis=2)
+    with pytest.raises(ValueError, match="axis 5 is out of bounds"):
+        fastloss.nll_loss(X, Y, axis=5)
+
+
+def test_ignore_index_type():
+    with pytest.raises(TypeError, match="ignore_index: expected an integer, got 1.5"):
+        fastloss.cross_entropy(X, Y, ignore_index=1.5)
+    with pytest.raises(ValueError, match="ignore_index: expected a 64-bit integer"):
+        fastloss.cross_entropy(X, Y, ignore_index=2**70)
+
+
+# ----------------------------------------------------------------- weights
+
+def test_class_weight():
+    with pytest.raises(ValueError, match=r"weight: expected one weight per class, "
+                                         r"shape \(3,\), got shape \(2,\)"):
+        fastloss.cross_entropy(X, Y, weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"got shape \(1, 3\)"):
+        fastloss.nll_loss(X, Y, weight=[[1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match="weight: expected a real numeric array"):
+        fastloss.cross_entropy(X, Y, weight=np.ones(3, complex))
+    with pytest.raises(ValueError, match=r"weight: expected one weight per class"):
+        fastloss.CrossEntropyLoss([1.0, 2.0])(X, Y)
+
+
+def test_binary_weights():
+    with pytest.raises(ValueError, match=r"pos_weight: expected an array broadcastable to the "
+                                         r"input's shape \(4, 3\) \(one weight per class on "
+                                         r"the last axis: shape \(3,\)\), got shape \(4,\)"):
+        fastloss.binary_cross_entropy_with_logits(X, P, pos_weight=np.ones(4))
+    with pytest.raises(ValueError, match=r"weight: expected an array broadcastable to the "
+                                         r"input's shape \(4, 3\), got shape \(2, 4, 3\)"):
+        fastloss.binary_cross_entropy(P, P, weight=np.ones((2, 4, 3)))
+
+
+@pytest.mark.parametrize("fn", [fastloss.binary_cross_entropy_with_logits,
+                                fastloss.binary_cross_entropy, fastloss.mse_loss])
+def test_binary_target_shape(fn):
+    with pytest.raises(ValueError, match=r"target: expected the input's shape \(4, 3\), "
+                                         r"got shape \(3,\)"):
+        fn(P, np.zeros(3))
+    with pytest.raises(TypeError, match="target: expected a real numeric array, got <U1"):
+        fn(P, np.full((4, 3), "a"))
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, np.nan])
+def test_bce_probabilities_in_unit_interval(bad):
+    x = P.copy()
+    x[2, 1] = bad
+    with pytest.raises(ValueError, match=rf"input: expected probabilities in \[0, 1\], "
+                                         rf"got {bad} at position \(2, 1\)"):
+        fastloss.binary_cross_entropy(x, P)
+    with pytest.raises(ValueError, match=r"target: expected probabilities in \[0, 1\]"):
+        fastloss.binary_cross_entropy(P, x)
+    with pytest.raises(ValueError, match="input: expected probabilities"):
+        fastloss.BCELoss().grad(x, P)
+
+
+# ------------------------------------------------------------------ out
+
+@pytest.mark.parametrize("fn", [fastloss.softmax, fastloss.log_softmax])
+def test_out(fn):
+    with pytest.raises(ValueError, match=r"out: expected shape \(4, 3\), got \(3, 4\)"):
+        fn(X, out=np.empty((3, 4)))
+    with pytest.raises(TypeError, match="out: expected dtype float64, got float32"):
+        fn(X, out=np.empty((4, 3), np.float32))
+    with pytest.raises(TypeError, match="out: expected a numpy.ndarray, got list"):
+        fn(X, out=[0.0] * 12)
+    ro = np.empty((4, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out: the array is read-only"):
+        fn(X, out=ro)
+
+
+def test_logsumexp_out():
+    with pytest.raises(ValueError, match=r"out: expected shape \(4,\), got \(4, 1\)"):
+        fastloss.logsumexp(X, out=np.empty((4, 1)))
+    with pytest.raises(TypeError, match="out: expected dtype float32, got float64"):
+        fastloss.logsumexp(X.astype(np.float32), out=np.empty(4))
+
+
+@pytest.mark.parametrize("loss_fn,target", [
+    (fastloss.CrossEntropyLoss(), Y), (fastloss.NLLLoss(), Y),
+    (fastloss.BCEWithLogitsLoss(), P), (fastloss.BCELoss(), P), (fastloss.MSELoss(), P),
+])
+def test_grad_out_and_grad_output(loss_fn, target):
+    with pytest.raises(ValueError, match=r"out: expected shape \(4, 3\), got \(4,\)"):
+        loss_fn.grad(P, target, out=np.empty(4))
+    with pytest.raises(TypeError, match="out: expected dtype float64, got float32"):
+        loss_fn.value_and_grad(P, target, out=np.empty((4, 3), np.float32))
+    with pytest.raises(ValueError, match="grad_output: expected a real scalar for "
+                                         "reduction='mean', got float64 array of shape"):
+        loss_fn.grad(P, target, grad_output=np.ones(4))
+    loss_fn.reduction = "none"
+    with pytest.raises(ValueError, match="grad_output: expected an array broadcastable to "
+                                         "the loss's shape"):
+        loss_fn.grad(P, target, grad_output=np.ones(7))
+    loss_fn.reduction = "mean"
+
+
+def test_loss_objects_check_options_when_made():
+    with pytest.raises(ValueError, match="reduction: expected"):
+        fastloss.CrossEntropyLoss(reduction="avg")
+    with pytest.raises(ValueError, match="num_threads"):
+        fastloss.MSELoss(num_threads=0)
+    with pytest.raises(TypeError, match="ignore_index"):
+        fastloss.NLLLoss(ignore_index="x")
+    with pytest.raises(TypeError, match="pos_weight: expected a real numeric array"):
+        fastloss.BCEWithLogitsLoss(pos_weight="x")
+
+
+def test_set_num_threads():
+    with pytest.raises(ValueError, match="n: expected a positive integer or None, got 0"):
+        fastloss.set_num_threads(0)
+    with pytest.raises(TypeError, match="n: expected a positive integer"):
+        fastloss.set_num_threads("2")
+    with pytest.raises(ValueError, match="mode: expected 'stdout' or 'dicts'"):
+        fastloss.show_config(mode="json")
+
+
+# ------------------------------------------ nothing written on an error
+
+SENTINEL = 123.25
+
+
+def untouched(shape, dtype=np.float64):
+    return np.full(shape, SENTINEL, dtype)
+
+
+@pytest.mark.parametrize("case", [
+    lambda out: fastloss.CrossEntropyLoss().grad(X, [0, 1, 3, 1], out=out),
+    lambda out: fastloss.CrossEntropyLoss().value_and_grad(X, [0, 1, 2], out=out),
+    lambda out: fastloss.CrossEntropyLoss(reduction="none").grad(X, Y, grad_output=[1, 2],
+                                                                 out=out),
+    lambda out: fastloss.NLLLoss(weight=[1.0, 2.0]).grad(X, Y, out=out),
+    lambda out: fastloss.BCELoss().grad(P + 1, P, out=out),
+    lambda out: fastloss.BCEWithLogitsLoss(pos_weight=[1.0, 2.0]).grad(X, P, out=out),
+    lambda out: fastloss.MSELoss().grad(X, P[:, :2], out=out),
+    lambda out: fastloss.softmax(X, axis=3, out=out),
+    lambda out: fastloss.log_softmax(X, out=out, num_threads=0),
+    lambda out: fastloss.softmax(X.astype(int), out=out),
+])
+def test_nothing_written_to_out_on_error(case):
+    out = untouched((4, 3))
+    with pytest.raises((TypeError, ValueError, IndexError)):
+        case(out)
+    np.testing.assert_array_equal(out, SENTINEL)
+
+
+def test_in_place_input_untouched_on_error():
+    x = untouched((4, 3))
+    with pytest.raises(IndexError):
+        fastloss.CrossEntropyLoss().value_and_grad(x, [0, 9, 0, 0], out=x)
+    np.testing.assert_array_equal(x, SENTINEL)

@@ -1,0 +1,94 @@
+"""What is accepted: lists, Python numbers, float16, read-only and foreign
+layouts; and that C-contiguous native inputs are used without a copy."""
+
+import doctest
+import tracemalloc
+
+import numpy as np
+import pytest
+from conftest import assert_close, logits, probabilities
+
+import fastloss
+import fastloss._api
+import fastloss._config
+import reference as ref
+
+
+def test_lists_and_python_numbers():
+    x = [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]
+    assert_close(fastloss.cross_entropy(x, [0, 2]), ref.cross_entropy(x, [0, 2]), np.float64)
+    assert fastloss.cross_entropy(x, [0, 2]).dtype == np.float64
+    assert fastloss.logsumexp(x, axis=None).dtype == np.float64
+    assert fastloss.mse_loss(3, 1) == 4.0
+    assert fastloss.softmax(5.0, axis=None) == 1.0
+
+
+def test_float16_is_computed_as_float32(rng):
+    x = logits(rng, (6, 5), np.float16)
+    y = rng.integers(0, 5, 6)
+    got = fastloss.cross_entropy(x, y, reduction="none")
+    assert got.dtype == np.float32
+    assert_close(got, ref.cross_entropy(x.astype(np.float32), y, reduction="none"), np.float32)
+    assert fastloss.softmax(x).dtype == np.float32
+    assert fastloss.CrossEntropyLoss().grad(x, y).dtype == np.float32
+
+
+def test_targets_and_weights_take_the_input_dtype(rng):
+    x = logits(rng, (6, 5), np.float32)
+    p = probabilities(rng, (6, 5), -1, np.float64)
+    w = rng.random(5)
+    got = fastloss.cross_entropy(x, p, weight=w)
+    assert got.dtype == np.float32
+    expected = ref.cross_entropy(x, p.astype(np.float32), weight=w.astype(np.float32))
+    assert_close(got, expected, np.float32)
+
+
+def test_mixed_layouts_in_one_call(rng):
+    x = np.asfortranarray(logits(rng, (5, 3, 4)))
+    t = rng.integers(0, 3, (5, 4))[:, ::-1]
+    loss, grad = fastloss.CrossEntropyLoss(axis=1).value_and_grad(x, t)
+    assert_close(loss, ref.cross_entropy(x, t, axis=1), np.float64)
+    assert_close(grad, ref.cross_entropy_grad(x, t, axis=1), np.float64)
+
+
+def peak_traced_bytes(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_c_contiguous_inputs_are_not_copied(rng):
+    # NumPy reports its allocations to tracemalloc: a copy of the 16 MB input
+    # would show in the peak.
+    x = logits(rng, (200_000, 20), np.float32)
+    y = rng.integers(0, 20, 200_000)
+    p = probabilities(rng, (20_000, 20), -1, np.float32)
+    small = 1 << 20
+    assert peak_traced_bytes(lambda: fastloss.cross_entropy(x, y)) < small
+    assert peak_traced_bytes(lambda: fastloss.cross_entropy(x[:20_000], p)) < small
+    assert peak_traced_bytes(lambda: fastloss.logsumexp(x)) < small + 200_000 * 4
+    assert peak_traced_bytes(lambda: fastloss.binary_cross_entropy_with_logits(x, x)) < small
+    # outputs cost their own size, nothing more
+    assert peak_traced_bytes(lambda: fastloss.softmax(x)) < small + x.nbytes
+    assert peak_traced_bytes(lambda: fastloss.CrossEntropyLoss().value_and_grad(x, y)) \
+        < small + x.nbytes
+    out = np.empty_like(x)
+    assert peak_traced_bytes(lambda: fastloss.softmax(x, out=out)) < small
+    assert peak_traced_bytes(lambda: fastloss.CrossEntropyLoss().grad(x, y, out=out)) < small
+
+
+def test_out_results_share_memory_with_out(rng):
+    x = logits(rng, (50, 7))
+    out = np.empty_like(x)
+    assert np.shares_memory(fastloss.log_softmax(x, out=out), out)
+    assert np.shares_memory(fastloss.MSELoss().grad(x, x, out=out), out)
+
+
+@pytest.mark.parametrize("module", [fastloss._api, fastloss._config])
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0

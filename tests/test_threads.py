@@ -1,0 +1,98 @@
+"""Results are bitwise the same for any number of threads, and for calls made
+concurrently from several Python threads; thread settings and show_config."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from conftest import logits, probabilities
+
+import fastloss
+
+THREAD_COUNTS = [1, 2, 3, 4, 7]
+
+
+def calls(rng, dtype):
+    """name -> function of num_threads, over arrays with many reduction blocks."""
+    x = logits(rng, (20_000, 17), dtype)
+    x3 = logits(rng, (50, 17, 60), dtype)
+    y = rng.integers(0, 17, 20_000)
+    y[::5] = -100
+    y3 = rng.integers(0, 17, (50, 60))
+    p = probabilities(rng, (20_000, 17), -1, dtype)
+    w = rng.random(17) + 0.5
+    z = logits(rng, (300_001,), dtype)
+    t = rng.random(300_001).astype(dtype)
+    s = (1 / (1 + np.exp(-z.astype(np.float64)))).astype(dtype)
+    out = {
+        "logsumexp": lambda n: fastloss.logsumexp(x, num_threads=n),
+        "softmax": lambda n: fastloss.softmax(x3, axis=1, num_threads=n),
+        "log_softmax": lambda n: fastloss.log_softmax(x, num_threads=n),
+    }
+    for red in ("mean", "sum", "none"):
+        out.update({
+            f"ce_index_{red}": lambda n, red=red: fastloss.CrossEntropyLoss(
+                w, reduction=red, label_smoothing=0.1, num_threads=n).value_and_grad(x, y),
+            f"ce_axis1_{red}": lambda n, red=red: fastloss.CrossEntropyLoss(
+                reduction=red, axis=1, num_threads=n).value_and_grad(x3, y3),
+            f"ce_prob_{red}": lambda n, red=red: fastloss.CrossEntropyLoss(
+                w, reduction=red, num_threads=n).value_and_grad(x, p),
+            f"nll_{red}": lambda n, red=red: fastloss.NLLLoss(
+                w, reduction=red, num_threads=n).value_and_grad(x, y),
+            f"bce_logits_{red}": lambda n, red=red: fastloss.BCEWithLogitsLoss(
+                pos_weight=[2.0], reduction=red, num_threads=n).value_and_grad(z, t),
+            f"bce_{red}": lambda n, red=red: fastloss.BCELoss(
+                reduction=red, num_threads=n).value_and_grad(s, t),
+            f"mse_{red}": lambda n, red=red: fastloss.MSELoss(
+                reduction=red, num_threads=n).value_and_grad(z, t),
+        })
+    return out
+
+
+def assert_bitwise_equal(a, b):
+    if isinstance(a, tuple):
+        for u, v in zip(a, b):
+            assert_bitwise_equal(u, v)
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_same_for_any_thread_count(rng, dtype):
+    for name, call in calls(rng, dtype).items():
+        serial = call(1)
+        for n in THREAD_COUNTS[1:]:
+            assert_bitwise_equal(call(n), serial)
+
+
+def test_concurrent_python_threads_match_serial(rng):
+    work = calls(rng, np.float32)
+    serial = {name: call(1) for name, call in work.items()}
+    jobs = [(name, n) for _ in range(3) for name in work for n in (1, 2)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda job: (job[0], work[job[0]](job[1])), jobs))
+    for name, result in results:
+        assert_bitwise_equal(result, serial[name])
+
+
+def test_set_and_get_num_threads():
+    default = fastloss.get_num_threads()
+    assert default >= 1
+    try:
+        fastloss.set_num_threads(3)
+        expected = 3 if fastloss.show_config("dicts")["openmp"]["enabled"] else 1
+        assert fastloss.get_num_threads() == expected
+    finally:
+        fastloss.set_num_threads(None)
+    assert fastloss.get_num_threads() == default
+
+
+def test_show_config(capsys):
+    info = fastloss.show_config(mode="dicts")
+    assert info["fastloss"] == fastloss.__version__
+    assert set(info) >= {"compiler", "openmp", "threads", "simd"}
+    assert fastloss.show_config() is None
+    text = capsys.readouterr().out
+    assert "compiler" in text and "OpenMP" in text and "SIMD" in text
