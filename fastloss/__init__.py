@@ -7,23 +7,28 @@ with fused value-and-gradient. The kernels are Cython with OpenMP; see
 :func:`show_config`.
 """
 
-from ._api import (
-    BCELoss,
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    MSELoss,
-    NLLLoss,
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    log_softmax,
-    logsumexp,
-    mse_loss,
-    nll_loss,
-    softmax,
-)
-from ._config import get_num_threads, set_num_threads, show_config
-from ._version import __version__
+import os as _os
+
+from ._checkout import load_installed_build as _load_installed_build
+
+if not _load_installed_build(__name__, _os.path.dirname(__file__)):
+    from ._api import (
+        BCELoss,
+        BCEWithLogitsLoss,
+        CrossEntropyLoss,
+        MSELoss,
+        NLLLoss,
+        binary_cross_entropy,
+        binary_cross_entropy_with_logits,
+        cross_entropy,
+        log_softmax,
+        logsumexp,
+        mse_loss,
+        nll_loss,
+        softmax,
+    )
+    from ._config import get_num_threads, set_num_threads, show_config
+    from ._version import __version__
 
 __all__ = [
     "logsumexp",

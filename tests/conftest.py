@@ -1,23 +1,7 @@
-"""Shared tolerances, layouts and data for the fastloss tests.
-
-The tests exercise the installed package. ``python -m pytest`` puts the
-current directory first on sys.path, where ``fastloss/`` is the uncompiled
-source tree; unless an in-place build sits there, drop that entry so the
-installed build is imported instead.
-"""
-
-import os
-import sys
-from pathlib import Path
+"""Shared tolerances, layouts and data for the fastloss tests."""
 
 import numpy as np
 import pytest
-
-_ROOT = Path(__file__).resolve().parent.parent
-if not any((_ROOT / "fastloss").glob("_kernels*.so")) and not any(
-    (_ROOT / "fastloss").glob("_kernels*.pyd")
-):
-    sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _ROOT]
 
 DTYPES = [np.float32, np.float64]
 
