@@ -2,6 +2,7 @@
 layouts; and that C-contiguous native inputs are used without a copy."""
 
 import doctest
+import pickle
 import tracemalloc
 
 import numpy as np
@@ -92,3 +93,21 @@ def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("loss_fn", [
+    fastloss.CrossEntropyLoss([1.0, 2.0, 0.5], ignore_index=1, label_smoothing=0.1),
+    fastloss.NLLLoss(reduction="sum"),
+    fastloss.BCEWithLogitsLoss(pos_weight=[2.0, 1.0, 1.0], reduction="none"),
+    fastloss.BCELoss([1.0, 2.0, 3.0]),
+    fastloss.MSELoss(num_threads=1),
+])
+def test_loss_objects_pickle_and_repr(rng, loss_fn):
+    x = rng.uniform(0.05, 0.95, (4, 3))
+    t = rng.integers(0, 3, 4) if isinstance(loss_fn, (fastloss.CrossEntropyLoss,
+                                                       fastloss.NLLLoss)) else rng.random((4, 3))
+    clone = pickle.loads(pickle.dumps(loss_fn))
+    assert repr(clone) == repr(loss_fn)
+    assert repr(loss_fn).startswith(type(loss_fn).__name__ + "(")
+    np.testing.assert_array_equal(clone(x, t), loss_fn(x, t))
+    np.testing.assert_array_equal(clone.grad(x, t), loss_fn.grad(x, t))
