@@ -69,12 +69,13 @@ class BuildExt(build_ext):
         compiler = self.compiler
         openmp = None if NO_OPENMP else _openmp_flags(compiler)
         if openmp is None:
-            why = "disabled by FASTLOSS_NO_OPENMP" if NO_OPENMP else "the compiler has no working OpenMP"
+            why = ("disabled by FASTLOSS_NO_OPENMP" if NO_OPENMP
+                   else "the compiler has no working OpenMP")
             msg = (
                 f"fastloss: building WITHOUT OpenMP ({why}); the kernels will run "
                 "single-threaded. fastloss.show_config() reports this build."
             )
-            warnings.warn(msg)
+            warnings.warn(msg, stacklevel=1)
             print("*" * 72 + "\n" + msg + "\n" + "*" * 72, file=sys.stderr)
             cflags, ldflags = [], []
         else:

@@ -77,6 +77,16 @@ cdef inline double sum_blocks(const double* p, Py_ssize_t n,
     return s + c
 
 
+cdef inline Py_ssize_t first_flagged(const Py_ssize_t* first,
+                                     Py_ssize_t n_blocks) noexcept nogil:
+    """The first non-negative entry of per-block first-failure positions, or -1."""
+    cdef Py_ssize_t blk
+    for blk in range(n_blocks):
+        if first[blk] >= 0:
+            return first[blk]
+    return -1
+
+
 cdef inline Py_ssize_t rows_per_block(Py_ssize_t n_classes) noexcept nogil:
     if n_classes >= BLOCK_ELEMS:
         return 1
@@ -239,7 +249,7 @@ def class_loss(int mode,
                double label_smoothing,
                floating[::1] loss,               # OUT (rows,) per-row loss; empty: not wanted
                floating[:, :, ::1] grad,         # OUT like x, may be x itself; empty: not wanted
-               const floating[:] grad_rows,      # IN  (rows,) upstream gradient per row (any stride)
+               const floating[:] grad_rows,      # IN  (rows,) upstream gradient, any stride
                double grad_scale,                # IN  multiplies every gradient (1/denominator)
                int n_threads):
     """Per-row losses and gradients of the class-axis losses; returns the
@@ -347,7 +357,7 @@ def binary_loss(int mode,
                 const floating[:, :] weight,      # IN  (n_rows, n_cols) view, broadcast strides
                 const floating[:, :] pos_weight,  # IN  (n_rows, n_cols) view, broadcast strides
                 floating[:, ::1] loss,            # OUT (n_rows, n_cols); empty: not wanted
-                floating[:, ::1] grad,            # OUT (n_rows, n_cols), may be x; empty: not wanted
+                floating[:, ::1] grad,            # OUT (n_rows, n_cols), may be x; empty: none
                 const floating[:, :] grad_out,    # IN  (n_rows, n_cols) view, broadcast strides
                 double grad_scale,                # IN  multiplies every gradient
                 int n_threads):
@@ -447,11 +457,7 @@ def check_targets(const int64_t[::1] target,    # IN (rows,)
                 acc = acc + wp[y]
             first[blk] = bad
             part[blk] = acc
-        bad = -1
-        for blk in range(n_blocks):
-            if first[blk] >= 0:
-                bad = first[blk]
-                break
+        bad = first_flagged(&first[0], n_blocks)
         acc = sum_blocks(&part[0], n_blocks, 1) if bad < 0 else 0.0
     return bad, acc
 
@@ -477,9 +483,5 @@ def first_outside_unit(const floating[::1] a, int n_threads):
                     bad = k
                     break
             first[blk] = bad
-        bad = -1
-        for blk in range(n_blocks):
-            if first[blk] >= 0:
-                bad = first[blk]
-                break
+        bad = first_flagged(&first[0], n_blocks)
     return bad

@@ -3,10 +3,11 @@
 
 import numpy as np
 import pytest
-from conftest import DTYPES, LAYOUTS, THREADS, assert_close, layout, logits
 
 import fastloss
+
 import reference as ref
+from conftest import DTYPES, LAYOUTS, THREADS, assert_close, layout, logits
 
 SHAPES = [(9,), (4, 5), (2, 3, 4), ()]
 REDUCTIONS = ["none", "mean", "sum"]

@@ -2,12 +2,19 @@
 
 import numpy as np
 import pytest
-from conftest import (
-    DTYPES, LAYOUTS, THREADS, assert_close, layout, logits, probabilities,
-)
 
 import fastloss
+
 import reference as ref
+from conftest import (
+    DTYPES,
+    LAYOUTS,
+    THREADS,
+    assert_close,
+    layout,
+    logits,
+    probabilities,
+)
 
 # (shape, axis): (N, C); PyTorch's (N, C, d) and (N, C, d1, d2); unbatched (C,)
 SHAPES = [((7, 5), -1), ((3, 4, 6), 1), ((2, 3, 4, 5), 1), ((5,), -1)]

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import logits, probabilities
 
 import fastloss
+
 import reference as ref
+from conftest import logits, probabilities
 
 H = 1e-6
 

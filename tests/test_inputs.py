@@ -7,12 +7,13 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from conftest import assert_close, logits, probabilities
 
 import fastloss
 import fastloss._api
 import fastloss._config
+
 import reference as ref
+from conftest import assert_close, logits, probabilities
 
 
 def test_lists_and_python_numbers():

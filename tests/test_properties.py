@@ -2,13 +2,14 @@
 (hypothesis, derandomized so that every run tries the same examples)."""
 
 import numpy as np
-from conftest import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import fastloss
+
 import reference as ref
+from conftest import assert_close
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 finite = st.floats(-60, 60, allow_nan=False, width=32)

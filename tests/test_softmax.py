@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import DTYPES, LAYOUTS, THREADS, assert_close, layout, logits
 
 import fastloss
+
 import reference as ref
+from conftest import DTYPES, LAYOUTS, THREADS, assert_close, layout, logits
 
 # (shape, axis): class axis last, first, inside, all elements
 SHAPES = [((7, 5), -1), ((7, 5), 0), ((3, 4, 6), 1), ((2, 3, 4, 5), 1), ((2, 3, 4, 5), 2),

@@ -5,9 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import logits, probabilities
 
 import fastloss
+
+from conftest import logits, probabilities
 
 THREAD_COUNTS = [1, 2, 3, 4, 7]
 
@@ -49,14 +50,14 @@ def calls(rng, dtype):
     return out
 
 
-def assert_bitwise_equal(a, b):
+def assert_bitwise_equal(a, b, name):
     if isinstance(a, tuple):
         for u, v in zip(a, b):
-            assert_bitwise_equal(u, v)
+            assert_bitwise_equal(u, v, name)
         return
     a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    assert a.tobytes() == b.tobytes()
+    assert a.dtype == b.dtype and a.shape == b.shape, name
+    assert a.tobytes() == b.tobytes(), name
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -64,7 +65,7 @@ def test_bitwise_same_for_any_thread_count(rng, dtype):
     for name, call in calls(rng, dtype).items():
         serial = call(1)
         for n in THREAD_COUNTS[1:]:
-            assert_bitwise_equal(call(n), serial)
+            assert_bitwise_equal(call(n), serial, f"{name}, {n} threads")
 
 
 def test_concurrent_python_threads_match_serial(rng):
@@ -74,7 +75,7 @@ def test_concurrent_python_threads_match_serial(rng):
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda job: (job[0], work[job[0]](job[1])), jobs))
     for name, result in results:
-        assert_bitwise_equal(result, serial[name])
+        assert_bitwise_equal(result, serial[name], name)
 
 
 def test_set_and_get_num_threads():
