@@ -135,6 +135,10 @@ def test_threads_large(rng, dtype, num_threads, reduction, shape):
     assert_close(fastloss.binary_cross_entropy(p, t, reduction=reduction,
                                                num_threads=num_threads),
                  ref.binary_cross_entropy(p, t, reduction=reduction), dtype)
+    value, grad = fastloss.MSELoss(reduction=reduction,
+                                   num_threads=num_threads).value_and_grad(x, t)
+    assert_close(value, ref.mse_loss(x, t, reduction=reduction), dtype)
+    assert_close(grad, ref.mse_loss_grad(x, t, reduction=reduction), dtype)
 
 
 @pytest.mark.parametrize("loss_fn", [fastloss.BCEWithLogitsLoss(), fastloss.BCELoss(),

@@ -142,6 +142,12 @@ def test_threads_large(rng, dtype, num_threads, target_kind, reduction, shape, a
     value, grad = loss_fn.value_and_grad(x, t)
     assert_close(value, ref.cross_entropy(x, t, **opts), dtype)
     assert_close(grad, ref.cross_entropy_grad(x, t, **opts), dtype)
+    if target_kind != "prob":
+        del opts["label_smoothing"]
+        loss_fn = fastloss.NLLLoss(num_threads=num_threads, **opts)
+        value, grad = loss_fn.value_and_grad(x, t)
+        assert_close(value, ref.nll_loss(x, t, **opts), dtype)
+        assert_close(grad, ref.nll_loss_grad(x, t, **opts), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
