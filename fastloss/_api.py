@@ -366,11 +366,6 @@ class _BinaryProblem(_Problem):
 
 # ----------------------------------------------------------- loss functions
 
-_SPECIAL_VALUES = """A row holding +inf or NaN, or all -inf, gives NaN; a -inf logit
-    elsewhere is a masked class (probability 0, an infinite loss where it is
-    the target)."""
-
-
 def cross_entropy(input, target, *, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0, axis=-1, num_threads=None):
     """Cross-entropy between logits and class-index or probability targets.
@@ -417,8 +412,9 @@ def cross_entropy(input, target, *, weight=None, ignore_index=-100, reduction="m
 
     Notes
     -----
-    {special}
-    As torch, a zero probability target on a masked class gives NaN
+    A row holding +inf or NaN, or all -inf, gives NaN; a -inf logit
+    elsewhere is a masked class (probability 0, an infinite loss where it is
+    the target). As torch, a zero probability target on a masked class gives NaN
     (0 * log 0).
 
     Examples
@@ -586,9 +582,6 @@ def mse_loss(input, target, *, reduction="mean", num_threads=None):
     problem = _BinaryProblem(_kernels.MSE, input, target, None, None, reduction,
                              num_threads)
     return problem.value()
-
-
-cross_entropy.__doc__ = cross_entropy.__doc__.replace("{special}", _SPECIAL_VALUES)
 
 
 # ------------------------------------------------------------- loss objects
