@@ -6,9 +6,17 @@ FASTLOSS_DEBUG=1       Cython bounds checking and wraparound on, ``-O0 -g``
                        (a debug/sanitizer build; slow).
 FASTLOSS_NO_OPENMP=1   build without OpenMP even if the compiler supports it
                        (single-threaded package; used to test that path).
+
+The kernels (``fastloss/_kernels.pxi``) are compiled once per SIMD path:
+``_kernels_baseline`` with the compiler's defaults (SSE2 on x86-64), and on
+x86-64 with GCC or Clang also ``_kernels_avx2`` (AVX2 + FMA) and
+``_kernels_avx512`` (AVX-512 F/DQ/BW/VL). ``fastloss._dispatch`` imports the
+best one the CPU supports, so the wheel never executes an instruction the CPU
+lacks.
 """
 
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -22,7 +30,13 @@ from setuptools.command.build_ext import build_ext
 DEBUG = os.environ.get("FASTLOSS_DEBUG", "") not in ("", "0")
 NO_OPENMP = os.environ.get("FASTLOSS_NO_OPENMP", "") not in ("", "0")
 
-EXTENSIONS = ["_kernels", "_openmp"]
+# SIMD path -> extra compiler flags (GCC/Clang spelling), x86-64 only
+SIMD_PATHS = {
+    "avx2": ["-mavx2", "-mfma"],
+    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma",
+               "-mprefer-vector-width=512"],
+}
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 OPENMP_PROBE = textwrap.dedent(
     """
@@ -80,14 +94,25 @@ class BuildExt(build_ext):
             cflags, ldflags = [], []
         else:
             cflags, ldflags = openmp
-        if compiler.compiler_type == "msvc":
+        msvc = compiler.compiler_type == "msvc"
+        if msvc:
             opt = ["/Od"] if DEBUG else ["/O2"]
         else:
             # No -ffast-math: inf/NaN semantics are part of the API.
+            # -fno-trapping-math lets the vectorizer evaluate both sides of a
+            # select (no floating-point trap is ever enabled; values unchanged).
+            # -fopenmp-simd keeps `#pragma omp simd` in a build without OpenMP.
             # No -march=native: the wheel must run on any x86-64.
             opt = ["-O0", "-g"] if DEBUG else ["-O3"]
+            opt += ["-fno-trapping-math", "-fopenmp-simd"]
+        simd_ok = X86_64 and not msvc
+        self.extensions = [
+            ext for ext in self.extensions
+            if simd_ok or ext.name.rsplit("_", 1)[-1] not in SIMD_PATHS
+        ]
         for ext in self.extensions:
-            ext.extra_compile_args = opt + cflags + ext.extra_compile_args
+            arch = SIMD_PATHS.get(ext.name.rsplit("_", 1)[-1], []) if simd_ok else []
+            ext.extra_compile_args = opt + arch + cflags + ext.extra_compile_args
             ext.extra_link_args = ldflags + ext.extra_link_args
         super().build_extensions()
 
@@ -103,7 +128,7 @@ directives = {
 
 extensions = [
     Extension(f"fastloss.{name}", [f"fastloss/{name}.pyx"], include_dirs=["fastloss"])
-    for name in EXTENSIONS
+    for name in ["_openmp", "_kernels_baseline", *(f"_kernels_{p}" for p in SIMD_PATHS)]
 ]
 
 setup(

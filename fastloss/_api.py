@@ -1,13 +1,14 @@
 """The public functions and loss classes of fastloss.
 
 Each public name validates its arguments (``_validation``), allocates its
-outputs and makes one kernel call (``_kernels``). The semantics are those of
+outputs and makes one kernel call (``_kernels``: the compiled kernels of the
+SIMD path ``_dispatch`` chose). The semantics are those of
 ``torch.nn.functional``; the conventions (``axis``, ``out``, scalars) NumPy's.
 """
 
 import numpy as np
 
-from . import _kernels
+from ._dispatch import kernels as _kernels
 from ._config import resolve_num_threads
 from ._validation import (
     _asarray,

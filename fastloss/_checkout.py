@@ -16,7 +16,7 @@ import sys
 def is_built(package_dir):
     """Whether the compiled kernels sit in package_dir."""
     return any(
-        os.path.exists(os.path.join(package_dir, "_kernels" + suffix))
+        os.path.exists(os.path.join(package_dir, "_kernels_baseline" + suffix))
         for suffix in importlib.machinery.EXTENSION_SUFFIXES
     )
 

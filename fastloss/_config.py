@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from . import _openmp
+from . import _dispatch, _openmp
 from ._validation import check_num_threads
 from ._version import __version__
 
@@ -97,7 +97,12 @@ def show_config(mode="stdout"):
             "max_threads": _openmp.omp_max_threads(),
         },
         "threads": get_num_threads(),
-        "simd": _openmp.simd_path(),
+        "simd": {
+            "path": _dispatch.path,
+            "forced": _dispatch.forced,
+            "vectors": _dispatch.kernels.simd_width(),
+            "available": _dispatch.available_paths(),
+        },
     }
     if mode == "dicts":
         return info
@@ -113,5 +118,8 @@ def show_config(mode="stdout"):
     print(f"  compiler : {info['compiler']}")
     print(f"  OpenMP   : {omp_text}")
     print(f"  threads  : {info['threads']} by default")
-    print(f"  SIMD     : {info['simd']} on {info['machine']}")
+    simd = info["simd"]
+    how = f"forced by {_dispatch.ENV}" if simd["forced"] else "the best this CPU runs"
+    print(f"  SIMD     : {simd['path']}, {simd['vectors']} ({how}; "
+          f"available: {', '.join(simd['available'])}) on {info['machine']}")
     return None

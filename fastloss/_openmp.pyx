@@ -1,10 +1,11 @@
-"""What the compiled build is: OpenMP or not, compiler, SIMD baseline."""
+"""What the compiled build is (OpenMP or not, compiler) and what the CPU runs."""
 
 cdef extern from "_openmp_shim.h":
     int omp_get_max_threads() nogil
     int FL_OPENMP_VERSION
     const char* FL_COMPILER
-    const char* FL_SIMD
+    int fl_cpu_has_avx2()
+    int fl_cpu_has_avx512()
 
 
 def openmp_version():
@@ -21,5 +22,12 @@ def compiler():
     return FL_COMPILER.decode("ascii", "replace")
 
 
-def simd_path():
-    return FL_SIMD.decode("ascii", "replace")
+def cpu_supports(str path):
+    """Whether this CPU (and OS) runs the kernels built for a SIMD path."""
+    if path == "baseline":
+        return True
+    if path == "avx2":
+        return bool(fl_cpu_has_avx2())
+    if path == "avx512":
+        return bool(fl_cpu_has_avx512())
+    raise ValueError(f"unknown SIMD path {path!r}")

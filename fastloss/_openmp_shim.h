@@ -23,17 +23,25 @@ static inline int omp_get_max_threads(void) { return 1; }
 #define FL_COMPILER "unknown"
 #endif
 
-/* The instruction set the kernels were compiled for (no runtime dispatch yet). */
-#if defined(__AVX512F__)
-#define FL_SIMD "avx512f (compile-time baseline)"
-#elif defined(__AVX2__)
-#define FL_SIMD "avx2 (compile-time baseline)"
-#elif defined(__SSE2__) || defined(_M_X64)
-#define FL_SIMD "sse2 (compile-time baseline, x86-64)"
-#elif defined(__aarch64__)
-#define FL_SIMD "neon (compile-time baseline, aarch64)"
+/* What the CPU runs, for fastloss._dispatch: 1 if every feature a SIMD path
+   is compiled for is there (and enabled by the OS), else 0. Only x86-64 with
+   GCC or Clang builds the AVX paths. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+static int fl_cpu_has_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static int fl_cpu_has_avx512(void)
+{
+    __builtin_cpu_init();
+    return fl_cpu_has_avx2() && __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl");
+}
 #else
-#define FL_SIMD "scalar"
+static int fl_cpu_has_avx2(void) { return 0; }
+static int fl_cpu_has_avx512(void) { return 0; }
 #endif
 
 #endif

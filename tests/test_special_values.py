@@ -38,7 +38,8 @@ def test_cross_entropy_rows_that_are_nan(dtype):
     np.testing.assert_allclose(loss[3], np.log(3), rtol=1e-6)
     assert np.isnan(fastloss.cross_entropy(x, t))
     # ... unless ignored: an ignored row is never read
-    assert fastloss.cross_entropy(x, [-100, -100, -100, 0]) == np.array(np.log(3), dtype)
+    np.testing.assert_allclose(fastloss.cross_entropy(x, [-100, -100, -100, 0]), np.log(3),
+                               rtol=4 * np.finfo(dtype).eps)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -1,0 +1,57 @@
+"""The whole suite under every SIMD path this CPU runs, and the path choice.
+
+The suite itself runs on the path fastloss picks (the best one); this module
+reruns it in a subprocess with FASTLOSS_SIMD forcing each other path.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastloss
+from fastloss import _dispatch
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+OTHERS = [p for p in _dispatch.available_paths() if p != _dispatch.path]
+
+
+def run_python(code, **env):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, cwd=os.path.dirname(TESTS))
+
+
+@pytest.mark.skipif(bool(os.environ.get(_dispatch.ENV)),
+                    reason="already a forced-path run")
+@pytest.mark.parametrize("path", OTHERS)
+def test_suite_passes_on_path(path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", TESTS,
+         "--ignore", os.path.join(TESTS, "test_simd_paths.py")],
+        capture_output=True, text=True, env={**os.environ, _dispatch.ENV: path},
+        cwd=os.path.dirname(TESTS))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("path", _dispatch.available_paths())
+def test_forced_path_is_used_and_reported(path):
+    proc = run_python("import fastloss; c = fastloss.show_config(mode='dicts')['simd'];"
+                      "print(c['path'], c['forced'])", **{_dispatch.ENV: path})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [path, "True"]
+
+
+def test_unknown_path_is_refused():
+    proc = run_python("import fastloss", **{_dispatch.ENV: "sse9"})
+    assert proc.returncode != 0
+    assert "FASTLOSS_SIMD: expected one of avx512, avx2, baseline, got 'sse9'" in proc.stderr
+
+
+def test_default_is_the_best_available():
+    if os.environ.get(_dispatch.ENV):
+        pytest.skip("a forced-path run")
+    assert _dispatch.path == _dispatch.available_paths()[0]
+    info = fastloss.show_config(mode="dicts")["simd"]
+    assert info["path"] == _dispatch.path and not info["forced"]
