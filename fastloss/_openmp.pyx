@@ -5,6 +5,7 @@ cdef extern from "_openmp_shim.h":
     int FL_OPENMP_VERSION
     const char* FL_COMPILER
     const char* FL_SIMD
+    const char* fl_openmp_library()
 
 
 def openmp_version():
@@ -15,6 +16,11 @@ def openmp_version():
 def omp_max_threads():
     """OpenMP's current maximum team size (1 without OpenMP)."""
     return omp_get_max_threads()
+
+
+def openmp_library():
+    """Path of the loaded OpenMP runtime library ('' if none or unknown)."""
+    return fl_openmp_library().decode("utf-8", "replace")
 
 
 def compiler():
