@@ -220,6 +220,16 @@ class _Problem:
                                  self._mean_scale(1.0))
         return self._reduce(rows, totals), finish(buf, out)
 
+    def partial_sum(self, grad_scale=None):
+        """The summed loss in float64, and the gradient of that sum times
+        ``grad_scale`` (None: no gradient), whatever the reduction: one chunk's
+        share of a reduction over many chunks (``fastloss.dask``). With
+        ``grad_scale`` the value "mean" would use, the gradient is bitwise the
+        one ``grad`` gives."""
+        grad = None if grad_scale is None else np.empty(self.x.shape, self.dtype)
+        _, totals = self._run(False, grad, None, 1.0 if grad_scale is None else grad_scale)
+        return float(self._combine(totals)), grad
+
 
 class _ClassProblem(_Problem):
     """cross_entropy / nll_loss: a class axis, index or probability targets."""
