@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Callable, Union
+from typing import Any, Callable, Literal, Union
 
 import numpy as np
 
@@ -71,6 +71,7 @@ __all__ = [
 
 Loss = Union[_api.CrossEntropyLoss, _api.NLLLoss, _api.BCEWithLogitsLoss,
              _api.BCELoss, _api.MSELoss]
+_Reduction = Literal["mean", "sum", "none"]
 _CLASS_LOSSES = (_api.CrossEntropyLoss, _api.NLLLoss)
 _BINARY_LOSSES = (_api.BCEWithLogitsLoss, _api.BCELoss, _api.MSELoss)
 
@@ -84,6 +85,7 @@ def _describe(arr: da.Array) -> str:
 def _float_input(value: Any, name: str) -> tuple[da.Array, np.dtype]:
     """The input as a dask array with known chunks, and its compute dtype."""
     arr = da.asarray(value)
+    dtype: np.dtype[Any]
     if arr.dtype.kind == "f" and arr.dtype.itemsize in (2, 4, 8):
         dtype = np.dtype(np.float32 if arr.dtype.itemsize <= 4 else np.float64)
     elif arr.dtype.kind in "iu" and not isinstance(value, (np.ndarray, da.Array)):
@@ -160,7 +162,7 @@ def _class_axis(x: da.Array, axis: int | None, name: str) -> int | None:
         for ax in range(x.ndim):
             _one_chunk(x, ax, name)
         return None
-    ax = normalize_axis(axis, x.ndim)
+    ax = int(normalize_axis(axis, x.ndim))
     _one_chunk(x, ax, name)
     return ax
 
@@ -474,8 +476,11 @@ def _class_counts(target: np.ndarray, n_classes: int, ignore_index: int,
 
 def _weighted_count(counts: list[np.ndarray], weight: np.ndarray) -> float:
     """sum_c w_c * count_c: the denominator of "mean" for index targets."""
-    total = np.sum(counts, axis=0, dtype=np.int64) if counts else np.zeros(0, np.int64)
-    return _exact_sum([float(w) * float(n) for w, n in zip(weight, total) if n])
+    total = np.zeros(len(weight), np.int64)
+    for count in counts:
+        total += count
+    return _exact_sum([float(w) * float(n) for w, n in zip(weight.tolist(), total.tolist())
+                       if n])
 
 
 def _divide(numerator: float, denominator: float) -> float:
@@ -497,7 +502,7 @@ def _block(loss_fn: Any, what: str, reduction: str, scale: Any, x: np.ndarray,
            t: np.ndarray, weight: Any, pos_weight: Any, grad_output: Any,
            offset: tuple[int, ...]) -> Any:
     """One block's share: see _Plan."""
-    fn = loss_fn
+    fn: Any = loss_fn
     if isinstance(loss_fn, _BINARY_LOSSES):
         fn = copy.copy(loss_fn)
         for name, value in (("weight", weight), ("pos_weight", pos_weight)):
@@ -628,7 +633,7 @@ def _bound_weights(loss_fn: Any) -> tuple[Any, Any]:
 
 
 def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0, axis: int = -1,
+                  reduction: _Reduction = "mean", label_smoothing: float = 0.0, axis: int = -1,
                   num_threads: int | None = None) -> da.Array:
     """Cross-entropy of dask arrays; see :func:`fastloss.cross_entropy`.
 
@@ -674,7 +679,7 @@ def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: 
 
 
 def nll_loss(input: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
-             reduction: str = "mean", axis: int = -1,
+             reduction: _Reduction = "mean", axis: int = -1,
              num_threads: int | None = None) -> da.Array:
     """Negative log-likelihood of dask arrays; see :func:`fastloss.nll_loss`.
 
@@ -715,7 +720,7 @@ def nll_loss(input: Any, target: Any, *, weight: Any = None, ignore_index: int =
 
 def binary_cross_entropy_with_logits(
         input: Any, target: Any, *, weight: Any = None, pos_weight: Any = None,
-        reduction: str = "mean", num_threads: int | None = None) -> da.Array:
+        reduction: _Reduction = "mean", num_threads: int | None = None) -> da.Array:
     """Binary cross-entropy of logits, of dask arrays.
 
     See :func:`fastloss.binary_cross_entropy_with_logits`.
@@ -754,7 +759,7 @@ def binary_cross_entropy_with_logits(
 
 
 def binary_cross_entropy(input: Any, target: Any, *, weight: Any = None,
-                         reduction: str = "mean",
+                         reduction: _Reduction = "mean",
                          num_threads: int | None = None) -> da.Array:
     """Binary cross-entropy of probabilities, of dask arrays.
 
@@ -790,7 +795,7 @@ def binary_cross_entropy(input: Any, target: Any, *, weight: Any = None,
     return _Plan(loss_fn, input, target, weight).value()
 
 
-def mse_loss(input: Any, target: Any, *, reduction: str = "mean",
+def mse_loss(input: Any, target: Any, *, reduction: _Reduction = "mean",
              num_threads: int | None = None) -> da.Array:
     """Mean squared error of dask arrays; see :func:`fastloss.mse_loss`.
 
