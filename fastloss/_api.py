@@ -614,6 +614,12 @@ _GRAD_DOC = """Gradient of the loss with respect to ``input``.
         -------
         ndarray
             Of ``input``'s shape and dtype.
+
+        Examples
+        --------
+        >>> import fastloss
+        >>> fastloss.MSELoss().grad([1.0, 2.0], [1.0, 4.0]).tolist()
+        [0.0, -2.0]
         """
 
 _VALUE_AND_GRAD_DOC = """Loss and its gradient with respect to ``input``, in one pass.
@@ -634,6 +640,13 @@ _VALUE_AND_GRAD_DOC = """Loss and its gradient with respect to ``input``, in one
             As the loss function.
         grad : ndarray
             Of ``input``'s shape and dtype.
+
+        Examples
+        --------
+        >>> import fastloss
+        >>> loss, grad = fastloss.MSELoss().value_and_grad([1.0, 2.0], [1.0, 4.0])
+        >>> float(loss), grad.tolist()
+        (2.0, [0.0, -2.0])
         """
 
 
@@ -678,11 +691,17 @@ class CrossEntropyLoss(_Loss):
     Parameters
     ----------
     weight : array_like of shape (n_classes,), optional
+        Weight of each class.
     ignore_index : int, default -100
+        Targets equal to it contribute nothing.
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     label_smoothing : float in [0, 1], default 0.0
+        Label smoothing, as :func:`cross_entropy`.
     axis : int, default -1
+        The class axis of the input.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
@@ -719,10 +738,15 @@ class NLLLoss(_Loss):
     Parameters
     ----------
     weight : array_like of shape (n_classes,), optional
+        Weight of each class.
     ignore_index : int, default -100
+        Targets equal to it contribute nothing.
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     axis : int, default -1
+        The class axis of the input.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
@@ -749,15 +773,20 @@ class NLLLoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy with logits, with bound options; see
-    :func:`binary_cross_entropy_with_logits`.
+    """Binary cross-entropy with logits, with bound options.
+
+    See :func:`binary_cross_entropy_with_logits`.
 
     Parameters
     ----------
     weight : array_like, optional
+        Weights broadcastable to the input's shape.
     pos_weight : array_like, optional
+        Weight of positive examples, one per class of the last axis.
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
@@ -783,14 +812,18 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities, with bound options; see
-    :func:`binary_cross_entropy`.
+    """Binary cross-entropy of probabilities, with bound options.
+
+    See :func:`binary_cross_entropy`.
 
     Parameters
     ----------
     weight : array_like, optional
+        Weights broadcastable to the input's shape.
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
@@ -818,7 +851,9 @@ class MSELoss(_Loss):
     Parameters
     ----------
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
