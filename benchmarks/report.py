@@ -6,9 +6,10 @@
 For every shape, dtype and operation of ``fastloss._bench`` it prints GB/s
 (the bytes of the logits, plus the targets for BCE, over the median time),
 the ratio of that throughput to the floor's (1.0 = as fast as reading, or
-copying, the same bytes), the speed-up of the threads over one thread and, for each installed peer (NumPy reference,
-PyTorch CPU, scikit-learn's ``sklearn._loss``, ``scipy.special``), how many
-times faster fastloss is. A plot of throughput against the number of classes
+copying, the same bytes), the speed-up of the threads over one thread and,
+for each installed peer (NumPy reference, PyTorch CPU, scikit-learn's
+``sklearn._loss``, ``scipy.special``), how many times faster fastloss is. A
+plot of throughput against the number of classes
 needs matplotlib.
 """
 

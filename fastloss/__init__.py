@@ -27,7 +27,7 @@ if not _load_installed_build(__name__, _os.path.dirname(__file__)):
         nll_loss,
         softmax,
     )
-    from ._config import get_num_threads, set_num_threads, show_config
+    from ._config import get_num_threads, num_threads, set_num_threads, show_config
     from ._version import __version__
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "MSELoss",
     "get_num_threads",
     "set_num_threads",
+    "num_threads",
     "show_config",
     "__version__",
 ]

@@ -1,7 +1,7 @@
-"""python -m fastloss: the demonstration benchmark (see fastloss._demo)."""
+"""python -m fastloss: the command line (see fastloss._cli)."""
 
 import sys
 
-from fastloss._demo import main
+from fastloss._cli import main
 
 sys.exit(main())

@@ -8,8 +8,8 @@ SIMD path ``_dispatch`` chose). The semantics are those of
 
 import numpy as np
 
-from ._dispatch import kernels as _kernels
 from ._config import resolve_num_threads
+from ._dispatch import kernels as _kernels
 from ._validation import (
     _asarray,
     as_float_array,
@@ -220,6 +220,16 @@ class _Problem:
         rows, totals = self._run(self.reduction == "none", buf, None,
                                  self._mean_scale(1.0))
         return self._reduce(rows, totals), finish(buf, out)
+
+    def partial_sum(self, grad_scale=None):
+        """The summed loss in float64, and the gradient of that sum times
+        ``grad_scale`` (None: no gradient), whatever the reduction: one chunk's
+        share of a reduction over many chunks (``fastloss.dask``). With
+        ``grad_scale`` the value "mean" would use, the gradient is bitwise the
+        one ``grad`` gives."""
+        grad = None if grad_scale is None else np.empty(self.x.shape, self.dtype)
+        _, totals = self._run(False, grad, None, 1.0 if grad_scale is None else grad_scale)
+        return float(self._combine(totals)), grad
 
 
 class _ClassProblem(_Problem):
@@ -605,6 +615,12 @@ _GRAD_DOC = """Gradient of the loss with respect to ``input``.
         -------
         ndarray
             Of ``input``'s shape and dtype.
+
+        Examples
+        --------
+        >>> import fastloss
+        >>> fastloss.MSELoss().grad([1.0, 2.0], [1.0, 4.0]).tolist()
+        [0.0, -2.0]
         """
 
 _VALUE_AND_GRAD_DOC = """Loss and its gradient with respect to ``input``, in one pass.
@@ -625,6 +641,13 @@ _VALUE_AND_GRAD_DOC = """Loss and its gradient with respect to ``input``, in one
             As the loss function.
         grad : ndarray
             Of ``input``'s shape and dtype.
+
+        Examples
+        --------
+        >>> import fastloss
+        >>> loss, grad = fastloss.MSELoss().value_and_grad([1.0, 2.0], [1.0, 4.0])
+        >>> float(loss), grad.tolist()
+        (2.0, [0.0, -2.0])
         """
 
 
@@ -669,11 +692,17 @@ class CrossEntropyLoss(_Loss):
     Parameters
     ----------
     weight : array_like of shape (n_classes,), optional
+        Weight of each class.
     ignore_index : int, default -100
+        Targets equal to it contribute nothing.
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     label_smoothing : float in [0, 1], default 0.0
+        Label smoothing, as :func:`cross_entropy`.
     axis : int, default -1
+        The class axis of the input.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
@@ -710,10 +739,15 @@ class NLLLoss(_Loss):
     Parameters
     ----------
     weight : array_like of shape (n_classes,), optional
+        Weight of each class.
     ignore_index : int, default -100
+        Targets equal to it contribute nothing.
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     axis : int, default -1
+        The class axis of the input.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
@@ -740,15 +774,20 @@ class NLLLoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy with logits, with bound options; see
-    :func:`binary_cross_entropy_with_logits`.
+    """Binary cross-entropy with logits, with bound options.
+
+    See :func:`binary_cross_entropy_with_logits`.
 
     Parameters
     ----------
     weight : array_like, optional
+        Weights broadcastable to the input's shape.
     pos_weight : array_like, optional
+        Weight of positive examples, one per class of the last axis.
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
@@ -774,14 +813,18 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities, with bound options; see
-    :func:`binary_cross_entropy`.
+    """Binary cross-entropy of probabilities, with bound options.
+
+    See :func:`binary_cross_entropy`.
 
     Parameters
     ----------
     weight : array_like, optional
+        Weights broadcastable to the input's shape.
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------
@@ -809,7 +852,9 @@ class MSELoss(_Loss):
     Parameters
     ----------
     reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
     num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
 
     Examples
     --------

@@ -226,8 +226,9 @@ def run_grid(shapes=SHAPES, dtypes=DTYPES, ops=tuple(OPS), peers=None, n_threads
     """Time every (shape, dtype, op) for fastloss, its floor and each peer.
 
     Returns a list of dicts: shape, n, c, dtype, op, impl ("fastloss",
-    "fastloss_1" (one thread, when n_threads > 1), a peer, or "floor"), seconds (median of `repeat`) and gb (bytes of the logits, and
-    of the targets for BCE, over 1e9). ``progress(done, total, text)`` is
+    "fastloss_1" (one thread, when n_threads > 1), a peer, or "floor"),
+    seconds (median of `repeat`) and gb (bytes of the logits, and of the
+    targets for BCE, over 1e9). ``progress(done, total, text)`` is
     called before each timing.
     """
     peers = installed_peers() if peers is None else list(peers)

@@ -13,7 +13,7 @@ import os
 import sys
 
 
-def is_built(package_dir):
+def is_built(package_dir: str) -> bool:
     """Whether the compiled kernels sit in package_dir."""
     return any(
         os.path.exists(os.path.join(package_dir, "_kernels_baseline" + suffix))
@@ -21,7 +21,7 @@ def is_built(package_dir):
     )
 
 
-def load_installed_build(name, package_dir):
+def load_installed_build(name: str, package_dir: str) -> bool:
     """Replace the unbuilt package ``name`` at package_dir by the installed build.
 
     Returns False (and does nothing) when package_dir holds a build; True
@@ -34,7 +34,8 @@ def load_installed_build(name, package_dir):
     elsewhere = [p for p in sys.path if os.path.abspath(p or os.curdir) != checkout]
     spec = importlib.machinery.PathFinder.find_spec(name, elsewhere)
     locations = spec.submodule_search_locations if spec is not None else None
-    if not locations or not is_built(list(locations)[0]):
+    if spec is None or spec.loader is None or not locations or not is_built(
+            list(locations)[0]):
         raise ImportError(
             f"fastloss is being imported from the source checkout {checkout}, whose "
             "kernels are not compiled, and no installed build was found. Install it "

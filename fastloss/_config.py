@@ -1,7 +1,10 @@
 """Threads and build information."""
 
+import contextlib
 import platform
 import sys
+from collections.abc import Iterator
+from typing import Any, Literal, Optional, overload
 
 import numpy as np
 
@@ -9,22 +12,23 @@ from . import _dispatch, _openmp
 from ._validation import check_num_threads
 from ._version import __version__
 
-_default_threads = None     # set by set_num_threads; None: OpenMP's maximum
+_default_threads: Optional[int] = None   # set by set_num_threads; None: OpenMP's maximum
 
 
-def openmp_enabled():
-    return _openmp.openmp_version() > 0
+def openmp_enabled() -> bool:
+    return bool(_openmp.openmp_version() > 0)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Number of threads the kernels use when ``num_threads`` is None.
 
     Returns
     -------
     int
-        The value given to :func:`set_num_threads`, else OpenMP's current
-        maximum (``OMP_NUM_THREADS``, or the number of CPUs). Always 1 in a
-        build without OpenMP.
+        The value given to :func:`set_num_threads` (or :func:`num_threads`),
+        else OpenMP's current maximum in the calling thread: the limit set by
+        ``threadpoolctl.threadpool_limits``, else ``OMP_NUM_THREADS``, else the
+        number of CPUs. Always 1 in a build without OpenMP.
 
     Examples
     --------
@@ -39,8 +43,12 @@ def get_num_threads():
     return _openmp.omp_max_threads()
 
 
-def set_num_threads(n):
+def set_num_threads(n: Optional[int]) -> None:
     """Set the number of threads used when a function's ``num_threads`` is None.
+
+    The setting is process-wide (every Python thread sees it) and takes
+    precedence over OpenMP's maximum, so over ``threadpool_limits`` and
+    ``OMP_NUM_THREADS``; a call's own ``num_threads`` takes precedence over it.
 
     Parameters
     ----------
@@ -56,17 +64,60 @@ def set_num_threads(n):
     >>> fastloss.set_num_threads(None)
     """
     global _default_threads
-    _default_threads = None if n is None else check_num_threads(n, "n")
+    _default_threads = None if n is None else int(check_num_threads(n, "n"))
 
 
-def resolve_num_threads(num_threads):
+@contextlib.contextmanager
+def num_threads(n: Optional[int]) -> Iterator[int]:
+    """Context manager: :func:`set_num_threads` ``(n)`` inside the block only.
+
+    On leaving the block, even by an exception, the setting in force before
+    it is restored. Like :func:`set_num_threads` it is process-wide, not
+    local to the calling thread.
+
+    Parameters
+    ----------
+    n : int or None
+        A positive number of threads, or None for OpenMP's maximum.
+
+    Yields
+    ------
+    int
+        The number of threads now used by default
+        (:func:`get_num_threads`).
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> with fastloss.num_threads(1) as n:
+    ...     n, fastloss.get_num_threads()
+    (1, 1)
+    >>> fastloss.get_num_threads() >= 1
+    True
+    """
+    global _default_threads
+    previous = _default_threads
+    set_num_threads(n)
+    try:
+        yield get_num_threads()
+    finally:
+        _default_threads = previous
+
+
+def resolve_num_threads(num_threads: Optional[int]) -> int:
     """The thread count a kernel call gets: explicit, else the default."""
     if num_threads is None:
         return get_num_threads()
-    return check_num_threads(num_threads)
+    return int(check_num_threads(num_threads))
 
 
-def show_config(mode="stdout"):
+@overload
+def show_config(mode: Literal["stdout"] = ...) -> None: ...
+@overload
+def show_config(mode: Literal["dicts"]) -> dict[str, Any]: ...
+
+
+def show_config(mode: str = "stdout") -> Optional[dict[str, Any]]:
     """Describe this build of fastloss: compiler, OpenMP, threads, SIMD path.
 
     Parameters
@@ -85,7 +136,7 @@ def show_config(mode="stdout"):
     >>> fastloss.show_config(mode="dicts")["openmp"]["enabled"] in (True, False)
     True
     """
-    info = {
+    info: dict[str, Any] = {
         "fastloss": __version__,
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -95,6 +146,7 @@ def show_config(mode="stdout"):
             "enabled": openmp_enabled(),
             "version": _openmp.openmp_version(),
             "max_threads": _openmp.omp_max_threads(),
+            "library": _openmp.openmp_library(),
         },
         "threads": get_num_threads(),
         "simd": {
@@ -117,6 +169,8 @@ def show_config(mode="stdout"):
     print(f"fastloss {info['fastloss']} (Python {info['python']}, NumPy {info['numpy']})")
     print(f"  compiler : {info['compiler']}")
     print(f"  OpenMP   : {omp_text}")
+    if omp["library"]:
+        print(f"  runtime  : {omp['library']}")
     print(f"  threads  : {info['threads']} by default")
     simd = info["simd"]
     how = f"forced by {_dispatch.ENV}" if simd["forced"] else "the best this CPU runs"

@@ -6,7 +6,6 @@ the table times both on the same float32 array (median of repeats) and
 checks that they agree.
 """
 
-import argparse
 import statistics
 import sys
 import time
@@ -85,16 +84,16 @@ def print_table(rows, out=sys.stdout):
               f"{speedup:.1f}x | {diff:.1e} |", file=out)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m fastloss",
-        description="Time fastloss's cross-entropy against plain NumPy on a few shapes.",
-    )
+def add_arguments(parser):
+    """The options of ``python -m fastloss`` without a command."""
     parser.add_argument("--repeat", type=int, default=5,
                         help="timed repeats per measurement (median reported; default 5)")
     parser.add_argument("--quick", action="store_true",
                         help="one small shape only (a smoke test)")
-    args = parser.parse_args(argv)
+
+
+def run_demo(parser, args):
+    """The demonstration; returns the exit status (1: fastloss and NumPy differ)."""
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     show_config()

@@ -12,6 +12,7 @@ rather than an illegal instruction.
 import importlib
 import importlib.util
 import os
+from types import ModuleType
 
 from . import _openmp
 
@@ -19,16 +20,16 @@ PATHS = ("avx512", "avx2", "baseline")      # best first
 ENV = "FASTLOSS_SIMD"
 
 
-def _built(path):
+def _built(path: str) -> bool:
     return importlib.util.find_spec(f"fastloss._kernels_{path}") is not None
 
 
-def available_paths():
+def available_paths() -> list[str]:
     """The SIMD paths that were built and that this CPU runs, best first."""
     return [p for p in PATHS if _built(p) and _openmp.cpu_supports(p)]
 
 
-def _choose():
+def _choose() -> tuple[str, bool]:
     forced = os.environ.get(ENV, "").strip().lower()
     if not forced:
         return available_paths()[0], False
@@ -43,4 +44,4 @@ def _choose():
 
 
 path, forced = _choose()
-kernels = importlib.import_module(f"fastloss._kernels_{path}")
+kernels: ModuleType = importlib.import_module(f"fastloss._kernels_{path}")

@@ -60,7 +60,6 @@ BCE_PROB = MODE_BCE_PROB
 MSE = MODE_MSE
 
 
-
 cdef extern from "_simd_rows.h" nogil:
     ctypedef struct fl_ms:
         double m
@@ -201,6 +200,7 @@ cdef inline void rows_ms(const floating* x, Py_ssize_t rows, Py_ssize_t n, doubl
 def simd_width():
     """What the vector loops of this module were compiled for."""
     return FL_SIMD_WIDTH.decode("ascii")
+
 
 cdef double BCE_EPSILON = <float>1e-12
 

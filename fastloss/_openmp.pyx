@@ -6,6 +6,7 @@ cdef extern from "_openmp_shim.h":
     const char* FL_COMPILER
     int fl_cpu_has_avx2()
     int fl_cpu_has_avx512()
+    const char* fl_openmp_library()
 
 
 def openmp_version():
@@ -16,6 +17,11 @@ def openmp_version():
 def omp_max_threads():
     """OpenMP's current maximum team size (1 without OpenMP)."""
     return omp_get_max_threads()
+
+
+def openmp_library():
+    """Path of the loaded OpenMP runtime library ('' if none or unknown)."""
+    return fl_openmp_library().decode("utf-8", "replace")
 
 
 def compiler():

@@ -11,6 +11,22 @@
 static inline int omp_get_max_threads(void) { return 1; }
 #endif
 
+/* The file of the OpenMP runtime the kernels call (e.g. libgomp.so.1), found
+   from the address of one of its functions: the library threadpoolctl finds
+   and limits. "" without OpenMP or where dladdr does not exist. Python.h
+   (included first) defines _GNU_SOURCE, which glibc needs for dladdr. */
+#if defined(_OPENMP) && (defined(__linux__) || defined(__APPLE__))
+#include <dlfcn.h>
+static const char* fl_openmp_library(void) {
+    Dl_info info;
+    if (dladdr((void*)&omp_get_max_threads, &info) && info.dli_fname != NULL)
+        return info.dli_fname;
+    return "";
+}
+#else
+static const char* fl_openmp_library(void) { return ""; }
+#endif
+
 #if defined(__clang__)
 #define FL_COMPILER "clang " __clang_version__
 #elif defined(__GNUC__)

@@ -1,6 +1,10 @@
 """Results are bitwise the same for any number of threads, and for calls made
 concurrently from several Python threads; thread settings and show_config."""
 
+import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -97,3 +101,95 @@ def test_show_config(capsys):
     assert fastloss.show_config() is None
     text = capsys.readouterr().out
     assert "compiler" in text and "OpenMP" in text and "SIMD" in text
+
+
+# ----------------------------------------- num_threads, threadpoolctl, OMP_NUM_THREADS
+
+OPENMP = fastloss.show_config("dicts")["openmp"]["enabled"]
+needs_openmp = pytest.mark.skipif(not OPENMP, reason="a build without OpenMP has one thread")
+
+
+@needs_openmp
+def test_num_threads_context_manager_sets_and_restores():
+    default = fastloss.get_num_threads()
+    with fastloss.num_threads(3) as n:
+        assert n == 3 == fastloss.get_num_threads()
+        with fastloss.num_threads(1) as inner:
+            assert inner == 1 == fastloss.get_num_threads()
+        assert fastloss.get_num_threads() == 3
+        with pytest.raises(RuntimeError, match="boom"), fastloss.num_threads(2):
+            assert fastloss.get_num_threads() == 2
+            raise RuntimeError("boom")
+        assert fastloss.get_num_threads() == 3
+    assert fastloss.get_num_threads() == default
+
+
+@needs_openmp
+def test_num_threads_context_manager_keeps_an_explicit_setting():
+    try:
+        fastloss.set_num_threads(3)
+        with fastloss.num_threads(None) as n:
+            assert n == fastloss.get_num_threads()
+            assert n == fastloss.show_config("dicts")["openmp"]["max_threads"]
+        assert fastloss.get_num_threads() == 3
+    finally:
+        fastloss.set_num_threads(None)
+
+
+def test_num_threads_context_manager_refuses_bad_values():
+    default = fastloss.get_num_threads()
+    with pytest.raises(ValueError, match="n: expected a positive integer or None, got 0"):
+        with fastloss.num_threads(0):
+            pass
+    assert fastloss.get_num_threads() == default
+
+
+@needs_openmp
+def test_threadpool_limits_limit_the_default():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    default = fastloss.get_num_threads()
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fastloss.get_num_threads() == 1
+        assert fastloss.show_config("dicts")["threads"] == 1
+        # an explicit setting, and a call's own num_threads, take precedence
+        with fastloss.num_threads(2):
+            assert fastloss.get_num_threads() == 2
+    with threadpoolctl.threadpool_limits(limits=3, user_api="openmp"):
+        assert fastloss.get_num_threads() == 3
+    assert fastloss.get_num_threads() == default
+
+
+def run_python(code, **env):
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    environ.update(env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environ, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@needs_openmp
+def test_threadpool_info_lists_the_openmp_runtime_fastloss_loads():
+    pytest.importorskip("threadpoolctl")
+    # A fresh interpreter: no OpenMP runtime before fastloss is imported
+    # (NumPy's BLAS uses pthreads), then the one fastloss's kernels call.
+    out = run_python(
+        "import json, os, numpy, threadpoolctl\n"
+        "def omp(): return [os.path.realpath(i['filepath']) for i in\n"
+        "                   threadpoolctl.threadpool_info() if i['user_api'] == 'openmp']\n"
+        "before = omp()\n"
+        "import fastloss\n"
+        "lib = fastloss.show_config('dicts')['openmp']['library']\n"
+        "print(json.dumps([before, omp(), os.path.realpath(lib)]))\n"
+    )
+    before, after, library = json.loads(out)
+    assert library not in before
+    assert library in after
+
+
+@needs_openmp
+@pytest.mark.parametrize("value", ["1", "3"])
+def test_omp_num_threads_sets_the_default(value):
+    out = run_python("import fastloss; print(fastloss.get_num_threads())",
+                     OMP_NUM_THREADS=value)
+    assert out.split() == [value]

@@ -1,0 +1,98 @@
+"""python -m fastloss: the default demonstration, info, check, bad arguments."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss import _cli
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, "-m", "fastloss", *args], capture_output=True,
+                          text=True, check=False)
+
+
+def test_default_runs_the_demonstration():
+    done = run_module("--quick", "--repeat", "1")
+    assert done.returncode == 0, done.stderr
+    assert "| 10,000 x 100 | forward |" in done.stdout
+    assert "| 10,000 x 100 | value_and_grad |" in done.stdout
+
+
+def test_info_prints_show_config(capsys):
+    assert _cli.main(["info"]) == 0
+    printed = capsys.readouterr().out
+    fastloss.show_config()
+    assert printed == capsys.readouterr().out
+    assert "OpenMP" in printed
+
+
+def test_info_json_is_show_config_dicts(capsys):
+    assert _cli.main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == fastloss.show_config(mode="dicts")
+
+
+def test_check_passes_on_this_build(capsys):
+    assert _cli.main(["check", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 3" in out
+    assert "MISMATCH" not in out and "DIFFER" not in out
+    assert out.rstrip().endswith("checks agree")
+    assert out.count(" ok\n") == 48
+
+
+def test_check_fails_on_a_wrong_result(capsys, monkeypatch):
+    right = fastloss.logsumexp
+    monkeypatch.setattr(fastloss, "logsumexp", lambda *a, **k: right(*a, **k) * (1 + 1e-5))
+    assert _cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH: 2 of 48 checks failed: logsumexp (float32), logsumexp (float64)" in out
+
+
+def test_check_fails_when_threads_change_the_bits(capsys, monkeypatch):
+    right = fastloss.softmax
+
+    def softmax(x, axis=-1, *, num_threads=None):
+        out = right(x, axis=axis, num_threads=num_threads)
+        if num_threads == 3:
+            out.reshape(-1)[0] = np.nextafter(out.reshape(-1)[0], 2)
+        return out
+
+    monkeypatch.setattr(fastloss, "softmax", softmax)
+    assert _cli.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFER" in out
+    assert "checks failed: softmax (axis=1) (float32), softmax (axis=1) (float64)" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["bogus"], "invalid choice: 'bogus'"),
+    (["info", "--quick"], "unrecognized arguments: --quick"),
+    (["check", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    (["--repeat", "0"], "--repeat must be at least 1"),
+    (["--repeat"], "argument --repeat: expected one argument"),
+])
+def test_bad_arguments_print_usage_and_exit_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        _cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m fastloss")
+    assert message in err
+
+
+def test_bad_arguments_exit_2_from_the_module():
+    done = run_module("info", "--nope")
+    assert done.returncode == 2
+    assert "usage: python -m fastloss" in done.stderr
+
+
+def test_help_lists_the_commands():
+    done = run_module("--help")
+    assert done.returncode == 0
+    for command in _cli.COMMANDS:
+        assert command.name in done.stdout

@@ -1,0 +1,37 @@
+"""Code using fastloss's public API, for ``mypy --strict`` (run by CI's lint
+step, not by pytest): it must type-check without errors or ignores."""
+
+import numpy as np
+import numpy.typing as npt
+
+import fastloss
+import fastloss.dask
+
+
+def train_step(x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
+    loss_fn = fastloss.CrossEntropyLoss(np.ones(x.shape[1]), label_smoothing=0.1)
+    loss, grad = loss_fn.value_and_grad(x, y)
+    x -= 0.1 * grad
+    mean: np.floating = fastloss.cross_entropy(x, y)
+    rows: npt.NDArray[np.floating] = fastloss.cross_entropy(x, y, reduction="none")
+    probs: npt.NDArray[np.floating] = fastloss.softmax(x, axis=-1, num_threads=2)
+    lse = fastloss.logsumexp(x, keepdims=True)
+    with fastloss.num_threads(1) as n:
+        assert n == fastloss.get_num_threads()
+    fastloss.set_num_threads(None)
+    config = fastloss.show_config(mode="dicts")
+    return float(loss) + float(mean) + float(rows.sum()) + float(probs.sum()) \
+        + float(np.sum(lse)) + len(config)
+
+
+def binary(z: npt.NDArray[np.float64], t: npt.NDArray[np.float64]) -> float:
+    total = fastloss.binary_cross_entropy_with_logits(z, t, pos_weight=[2.0], reduction="sum")
+    total += fastloss.mse_loss(z, t) + fastloss.binary_cross_entropy(t, t)
+    g = fastloss.BCEWithLogitsLoss(reduction="none").grad(z, t, grad_output=np.ones_like(z))
+    return float(total) + float(g.sum()) + float(fastloss.nll_loss(z, [0]))
+
+
+def distributed(x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
+    loss, grad = fastloss.dask.value_and_grad(fastloss.CrossEntropyLoss(), x, y)
+    return float(loss.compute()) + float(fastloss.dask.softmax(x).sum().compute()) \
+        + float(grad.sum().compute())
