@@ -127,12 +127,7 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, n_classes), or (n_samples, n_labels)
         for a multi-label model
         """
-        z = self._logits(self._validate_X(X))
-        if self._multilabel:
-            return _pairs_log_proba(z)[..., 1]
-        if z.shape[1] == 1:
-            return _pairs_log_proba(z[:, 0])
-        return log_softmax(z)
+        return self._probabilities(X, log=True)
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -147,7 +142,16 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
             Columns in the order of ``classes_``; for a multi-label model, the
             probability of each label (shape (n_samples, n_labels)).
         """
-        return np.exp(self.predict_log_proba(X))
+        return self._probabilities(X, log=False)
+
+    def _probabilities(self, X, log):
+        z = self._logits(self._validate_X(X))
+        if z.shape[1] > 1 and not self._multilabel:
+            return log_softmax(z) if log else softmax(z)
+        pairs = _pairs_log_proba(z if self._multilabel else z[:, 0])
+        if self._multilabel:
+            pairs = pairs[..., 1]
+        return pairs if log else np.exp(pairs)
 
     def predict(self, X):
         """Predicted class labels (of ``classes_``'s type).
@@ -175,7 +179,8 @@ def _encode_classes(y):
     classes, y_index = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(
-            f"y: expected at least 2 classes, got the single class {classes[0]!r}"
+            f"y: expected samples of at least 2 classes, got one class only: "
+            f"{classes.tolist()[0]!r}"
         )
     return classes, y_index.astype(np.int64)
 
@@ -671,7 +676,7 @@ class MLPClassifier(_LogitClassifier):
     >>> from sklearn.datasets import load_digits
     >>> from fastloss.estimators import MLPClassifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=30, random_state=0)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(64,), tol=1e-3, random_state=0)
     >>> clf = clf.fit(X / 16.0, y)
     >>> clf.predict_proba(X[:3] / 16.0).shape, clf.score(X / 16.0, y) > 0.9
     ((3, 10), True)
@@ -714,30 +719,6 @@ class MLPClassifier(_LogitClassifier):
         _check_bool("early_stopping", self.early_stopping)
         return [int(s) for s in sizes], min(int(batch_size), n_samples)
 
-    def _init_params(self, layer_units, dtype, rng):
-        """Flat parameter vector (all weights, then all biases) and its layer views."""
-        pairs = list(zip(layer_units[:-1], layer_units[1:]))
-        n_coef = sum(a * b for a, b in pairs)
-        theta = np.empty(n_coef + sum(b for _, b in pairs), dtype)
-        self._n_coef = n_coef
-        coefs, intercepts = self._layer_views(theta, pairs)
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        for W, c in zip(coefs, intercepts):
-            # Glorot & Bengio (2010) uniform initialization
-            bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
-            W[:] = rng.uniform(-bound, bound, W.shape)
-            c[:] = rng.uniform(-bound, bound, c.shape)
-        return theta, pairs
-
-    def _layer_views(self, flat, pairs):
-        coefs, intercepts = [], []
-        start, bias = 0, self._n_coef
-        for a, b in pairs:
-            coefs.append(flat[start:start + a * b].reshape(a, b))
-            intercepts.append(flat[bias:bias + b])
-            start, bias = start + a * b, bias + b
-        return coefs, intercepts
-
     def fit(self, X, y, sample_weight=None):
         """Train the network by Adam on shuffled minibatches.
 
@@ -770,15 +751,11 @@ class MLPClassifier(_LogitClassifier):
             train, val = train_test_split(train, test_size=self._validation_fraction,
                                           random_state=rng, stratify=y_index)
             batch_size = min(batch_size, len(train))
-
-        theta, pairs = self._init_params(layer_units, X.dtype, rng)
-        self.coefs_, self.intercepts_ = self._layer_views(theta, pairs)
-        grad = np.empty_like(theta)
-        grads = self._layer_views(grad, pairs)
-        adam = _Adam(theta, self.learning_rate_init)
-        buffers = [np.empty((batch_size, units), X.dtype) for units in layer_units]
-        deltas = [np.empty((batch_size, units), X.dtype) for units in layer_units[1:-1]]
-        batch = _Batches(X, y_index, sw, self.n_outputs_, self.num_threads)
+        net = _Network(layer_units, self.activation, self.alpha, X.dtype, batch_size)
+        net.initialize(rng)
+        self.coefs_, self.intercepts_ = net.coefs, net.intercepts
+        adam = _Adam(net.theta, self.learning_rate_init)
+        batches = _Batches(X, y_index, sw, self.n_outputs_, self.num_threads)
 
         self.loss_curve_, self.t_ = [], 0
         self.best_loss_, self.validation_scores_ = np.inf, None
@@ -793,9 +770,8 @@ class MLPClassifier(_LogitClassifier):
             total = 0.0
             for start in range(0, len(order), batch_size):
                 idx = order[start:start + batch_size]
-                value = self._step(batch, idx, theta, buffers, deltas, grad, grads)
-                adam.step(grad)
-                total += value * len(idx)
+                total += net.step(X, idx, *batches.loss(idx)) * len(idx)
+                adam.step(net.grad)
             self.n_iter_ += 1
             self.t_ += len(train)
             self.loss_ = total / len(train)
@@ -806,7 +782,7 @@ class MLPClassifier(_LogitClassifier):
                 self.validation_scores_.append(score)
                 improved = score >= self.best_validation_score_ + self.tol
                 if score > self.best_validation_score_:
-                    self.best_validation_score_, best_theta = score, theta.copy()
+                    self.best_validation_score_, best_theta = score, net.theta.copy()
             else:
                 improved = self.loss_ <= self.best_loss_ - self.tol
                 self.best_loss_ = min(self.best_loss_, self.loss_)
@@ -822,37 +798,8 @@ class MLPClassifier(_LogitClassifier):
                 f"{self._n_iter_no_change} epochs",
             )
         if best_theta is not None:
-            theta[:] = best_theta
+            net.theta[:] = best_theta
         return self
-
-    def _step(self, batch, idx, theta, buffers, deltas, grad, grads):
-        """Forward and backward pass of one minibatch: fills grad, returns its objective."""
-        n = len(idx)
-        acts = [np.take(batch.X, idx, axis=0, out=buffers[0][:n])]
-        last = len(self.coefs_) - 1
-        for i, (W, c) in enumerate(zip(self.coefs_, self.intercepts_)):
-            h = np.matmul(acts[i], W, out=buffers[i + 1][:n])
-            h += c
-            if i < last:
-                _activate(self.activation, h)
-            acts.append(h)
-        loss_fn, target, weight_sum = batch.loss(idx)
-        # the fused pass: loss and d loss / d logits, written over the logits
-        loss, delta = loss_fn.value_and_grad(acts[-1], target, out=acts[-1])
-        inv = 1.0 / weight_sum
-        flat_coef = theta[:self._n_coef]
-        value = (float(loss) + 0.5 * self.alpha * float(np.dot(flat_coef, flat_coef))) * inv
-        delta *= inv
-        coef_grads, intercept_grads = grads
-        for i in range(last, -1, -1):
-            np.matmul(acts[i].T, delta, out=coef_grads[i])
-            np.sum(delta, axis=0, out=intercept_grads[i])
-            if i > 0:
-                back = np.matmul(delta, self.coefs_[i].T, out=deltas[i - 1][:n])
-                _activation_backward(self.activation, acts[i], back)
-                delta = back
-        grad[:self._n_coef] += (self.alpha * inv) * flat_coef
-        return value
 
     def _weighted_accuracy(self, X, y_index, sw):
         z = self._logits(X)
@@ -860,14 +807,77 @@ class MLPClassifier(_LogitClassifier):
         return float(np.average(pred == y_index, weights=sw))
 
     def _logits(self, X):
-        a = X
-        last = len(self.coefs_) - 1
-        for i, (W, c) in enumerate(zip(self.coefs_, self.intercepts_)):
-            a = a @ W
-            a += c
-            if i < last:
-                _activate(self.activation, a)
-        return a
+        return _forward(X, self.coefs_, self.intercepts_, self.activation)
+
+
+def _forward(a, coefs, intercepts, activation, buffers=None):
+    """Activations of every layer, input first, logits last (into buffers if given)."""
+    acts = [a]
+    last = len(coefs) - 1
+    for i, (W, c) in enumerate(zip(coefs, intercepts)):
+        out = None if buffers is None else buffers[i][:len(a)]
+        h = np.matmul(acts[i], W, out=out)
+        h += c
+        if i < last:
+            _activate(activation, h)
+        acts.append(h)
+    return acts if buffers is not None else acts[-1]
+
+
+class _Network:
+    """The MLP's parameters in one flat vector (all weights, then all biases), its
+    gradient in another of the same layout, and the buffers of one minibatch."""
+
+    def __init__(self, layer_units, activation, alpha, dtype, batch_size):
+        self.pairs = list(zip(layer_units[:-1], layer_units[1:]))
+        self.n_coef = sum(a * b for a, b in self.pairs)
+        self.activation, self.alpha = activation, alpha
+        self.theta = np.empty(self.n_coef + sum(b for _, b in self.pairs), dtype)
+        self.grad = np.empty_like(self.theta)
+        self.coefs, self.intercepts = self.views(self.theta)
+        self.coef_grads, self.intercept_grads = self.views(self.grad)
+        self.acts = [np.empty((batch_size, units), dtype) for units in layer_units]
+        self.deltas = [np.empty((batch_size, units), dtype) for units in layer_units[1:-1]]
+
+    def views(self, flat):
+        """(weight matrices, bias vectors) of the layers, as views of flat."""
+        coefs, intercepts = [], []
+        start, bias = 0, self.n_coef
+        for a, b in self.pairs:
+            coefs.append(flat[start:start + a * b].reshape(a, b))
+            intercepts.append(flat[bias:bias + b])
+            start, bias = start + a * b, bias + b
+        return coefs, intercepts
+
+    def initialize(self, rng):
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for W, c in zip(self.coefs, self.intercepts):
+            # Glorot & Bengio (2010) uniform initialization
+            bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
+            W[:] = rng.uniform(-bound, bound, W.shape)
+            c[:] = rng.uniform(-bound, bound, c.shape)
+
+    def step(self, X, idx, loss_fn, target, weight_sum):
+        """Objective of the minibatch X[idx]; its gradient is left in self.grad."""
+        n = len(idx)
+        np.take(X, idx, axis=0, out=self.acts[0][:n])
+        acts = _forward(self.acts[0][:n], self.coefs, self.intercepts, self.activation,
+                        self.acts[1:])
+        # the fused pass: loss and d loss / d logits, written over the logits
+        loss, delta = loss_fn.value_and_grad(acts[-1], target, out=acts[-1])
+        inv = 1.0 / weight_sum
+        flat_coef = self.theta[:self.n_coef]
+        value = (float(loss) + 0.5 * self.alpha * float(np.dot(flat_coef, flat_coef))) * inv
+        delta *= inv
+        for i in range(len(self.coefs) - 1, -1, -1):
+            np.matmul(acts[i].T, delta, out=self.coef_grads[i])
+            np.sum(delta, axis=0, out=self.intercept_grads[i])
+            if i > 0:
+                back = np.matmul(delta, self.coefs[i].T, out=self.deltas[i - 1][:n])
+                _activation_backward(self.activation, acts[i], back)
+                delta = back
+        self.grad[:self.n_coef] += (self.alpha * inv) * flat_coef
+        return value
 
 
 class _Batches:
