@@ -222,10 +222,9 @@ class _LinearObjective:
 
     def __call__(self, theta):
         W, b = self.unpack(theta)
-        Wx = W.astype(self.X.dtype)
-        np.matmul(self.X, Wx.T, out=self.logits)
+        np.matmul(self.X, W.astype(self.X.dtype, copy=False).T, out=self.logits)
         if b is not None:
-            self.logits += b.astype(self.X.dtype)
+            self.logits += b.astype(self.X.dtype, copy=False)
         loss, g = self.loss_fn.value_and_grad(self.logits, self.target, out=self.logits)
         gW, gb = self.unpack(self.grad)
         gW[:] = g.T @ self.X
