@@ -1,0 +1,486 @@
+"""fastloss.estimators against scikit-learn, and scikit-learn's estimator checks.
+
+Needs the ``sklearn`` extra (scikit-learn and SciPy); skipped without it.
+"""
+
+import doctest
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+pytest.importorskip("scipy")
+
+from sklearn.datasets import load_digits, make_classification  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import fastloss  # noqa: E402
+from fastloss import estimators  # noqa: E402
+from fastloss.estimators import (  # noqa: E402
+    MLPClassifier,
+    MultiLabelLogisticRegression,
+    SoftmaxRegression,
+)
+
+# Tight enough that both L-BFGS runs sit on the optimum, far below the 1e-4
+# agreement asked of the coefficients.
+TIGHT = dict(tol=1e-10, max_iter=2000)
+
+# Short fits that stop at max_iter warn; the tests about the warning catch it
+# explicitly (pytest.warns, or a filter turning it into an error).
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def dataset(n_classes, n_samples=240, n_features=6, seed=0, dtype=np.float64):
+    """A well-conditioned problem: standardized, informative features."""
+    X, y = make_classification(n_samples=n_samples, n_features=n_features,
+                               n_informative=n_features - 1, n_redundant=0,
+                               n_classes=n_classes, n_clusters_per_class=1,
+                               class_sep=0.8, random_state=seed)
+    return StandardScaler().fit_transform(X).astype(dtype), y
+
+
+def assert_same_optimum(ours, theirs):
+    scale = np.abs(theirs.coef_).max()
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-4,
+                               atol=1e-4 * scale)
+
+
+def mlp(**kwargs):
+    options = dict(hidden_layer_sizes=(16,), random_state=0, max_iter=50)
+    return MLPClassifier(**{**options, **kwargs})
+
+
+# ------------------------------------------------------ import behaviour
+
+def run_python(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+
+
+def test_import_fastloss_does_not_import_sklearn_or_scipy():
+    result = run_python("import sys, fastloss; "
+                        "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_import_without_sklearn_names_the_extra():
+    # sys.modules[name] = None makes `import name` raise ImportError
+    result = run_python("import sys; sys.modules['sklearn'] = None\n"
+                        "import fastloss.estimators")
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr
+    assert 'pip install "fastloss[sklearn]"' in result.stderr
+
+
+# ------------------------------------- SoftmaxRegression == LogisticRegression
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("C", [0.05, 1.0, 20.0])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_softmax_regression_matches_logistic_regression(n_classes, C, fit_intercept):
+    X, y = dataset(n_classes)
+    ours = SoftmaxRegression(C=C, fit_intercept=fit_intercept, **TIGHT).fit(X, y)
+    theirs = LogisticRegression(C=C, fit_intercept=fit_intercept, **TIGHT).fit(X, y)
+    assert ours.coef_.shape == theirs.coef_.shape
+    assert_same_optimum(ours, theirs)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X),
+                               rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("weighting", ["class_weight", "balanced", "sample_weight",
+                                       "both"])
+def test_softmax_regression_weights_match_logistic_regression(n_classes, weighting):
+    X, y = dataset(n_classes, seed=1)
+    rng = np.random.default_rng(3)
+    class_weight = None
+    if weighting in ("class_weight", "both"):
+        class_weight = {k: 0.5 + k for k in range(n_classes)}
+    elif weighting == "balanced":
+        class_weight = "balanced"
+    sw = rng.uniform(0.2, 3.0, len(y)) if weighting in ("sample_weight", "both") else None
+    ours = SoftmaxRegression(C=2.0, class_weight=class_weight, **TIGHT)
+    theirs = LogisticRegression(C=2.0, class_weight=class_weight, **TIGHT)
+    assert_same_optimum(ours.fit(X, y, sample_weight=sw),
+                        theirs.fit(X, y, sample_weight=sw))
+
+
+def test_class_weight_equals_sample_weight_of_the_class():
+    X, y = dataset(3, seed=2)
+    weights = {0: 3.0, 1: 0.5, 2: 1.0}
+    by_class = SoftmaxRegression(class_weight=weights, **TIGHT).fit(X, y)
+    by_sample = SoftmaxRegression(**TIGHT).fit(
+        X, y, sample_weight=np.array([weights[k] for k in y]))
+    np.testing.assert_allclose(by_class.coef_, by_sample.coef_, rtol=1e-6, atol=1e-8)
+
+
+def test_multiclass_uses_one_fused_cross_entropy_call_per_evaluation(monkeypatch):
+    calls = {"value_and_grad": 0, "other": 0}
+    real = fastloss.CrossEntropyLoss.value_and_grad
+
+    def counting(self, *args, **kwargs):
+        calls["value_and_grad"] += 1
+        return real(self, *args, **kwargs)
+
+    def refuse(*args, **kwargs):
+        calls["other"] += 1
+        raise AssertionError("only value_and_grad may be called while fitting")
+
+    monkeypatch.setattr(fastloss.CrossEntropyLoss, "value_and_grad", counting)
+    monkeypatch.setattr(fastloss.CrossEntropyLoss, "grad", refuse)
+    monkeypatch.setattr(fastloss.CrossEntropyLoss, "__call__", refuse)
+    X, y = dataset(3)
+    for sw in (None, np.linspace(0.5, 2.0, len(y))):
+        calls["value_and_grad"] = 0
+        clf = SoftmaxRegression(max_iter=30).fit(X, y, sample_weight=sw)
+        # L-BFGS evaluates at least once per iteration (plus line-search steps)
+        assert calls["value_and_grad"] >= clf.n_iter_[0] > 5
+        assert calls["value_and_grad"] <= 3 * clf.n_iter_[0] + 5
+    assert calls["other"] == 0
+
+
+def test_warm_start_resumes_from_the_optimum():
+    X, y = dataset(3)
+    clf = SoftmaxRegression(warm_start=True, **TIGHT).fit(X, y)
+    first = clf.coef_.copy()
+    clf.fit(X, y)
+    assert clf.n_iter_[0] <= 2
+    np.testing.assert_allclose(clf.coef_, first, rtol=1e-7, atol=1e-9)
+    assert SoftmaxRegression(warm_start=False, **TIGHT).fit(X, y).n_iter_[0] > 5
+
+
+# ------------------------------------------------------------- dtypes, labels
+
+@pytest.mark.parametrize("make", [
+    lambda: SoftmaxRegression(max_iter=300),
+    lambda: MultiLabelLogisticRegression(max_iter=300),
+    lambda: mlp(max_iter=30),
+], ids=["softmax", "multilabel", "mlp"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_float32_stays_float32(make, n_classes, monkeypatch):
+    if n_classes == 3 and "MultiLabel" in type(make()).__name__:
+        n_classes = 2
+    seen = set()
+    for cls in (fastloss.CrossEntropyLoss, fastloss.BCEWithLogitsLoss):
+        real = cls.value_and_grad
+
+        def spy(self, input, target, *, out=None, _real=real):
+            seen.add(np.asarray(input).dtype)
+            loss, grad = _real(self, input, target, out=out)
+            seen.add(grad.dtype)
+            return loss, grad
+
+        monkeypatch.setattr(cls, "value_and_grad", spy)
+    X, y = dataset(n_classes, dtype=np.float32)
+    clf = make().fit(X, y)
+    assert seen == {np.dtype(np.float32)}
+    params = (clf.coefs_ + clf.intercepts_ if isinstance(clf, MLPClassifier)
+              else [clf.coef_, clf.intercept_])
+    assert {p.dtype for p in params} == {np.dtype(np.float32)}
+    for method in ("decision_function", "predict_proba", "predict_log_proba"):
+        assert getattr(clf, method)(X).dtype == np.float32, method
+
+
+def test_float32_fit_is_close_to_float64_fit():
+    X, y = dataset(3)
+    c64 = SoftmaxRegression(tol=1e-8, max_iter=1000).fit(X, y)
+    # float32 losses can stop the line search before tol=1e-8 (a ConvergenceWarning)
+    c32 = SoftmaxRegression(tol=1e-8, max_iter=1000).fit(X.astype(np.float32), y)
+    np.testing.assert_allclose(c32.coef_, c64.coef_, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("make", [SoftmaxRegression, MultiLabelLogisticRegression,
+                                  lambda: mlp(max_iter=200)],
+                         ids=["softmax", "multilabel", "mlp"])
+def test_string_labels(make):
+    X, y = dataset(2, seed=4)
+    names = np.array(["spam", "ham"])[y]
+    clf = make().fit(X, names)
+    assert clf.classes_.tolist() == ["ham", "spam"]
+    pred = clf.predict(X)
+    assert set(pred) <= {"ham", "spam"}
+    assert np.mean(pred == names) > 0.8
+    proba = clf.predict_proba(X)
+    # column k is the probability of classes_[k]
+    assert np.mean((proba[:, 1] > 0.5) == (names == "spam")) > 0.8
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_string_labels_multiclass():
+    X, y = dataset(3, seed=5)
+    names = np.array(["c", "a", "b"])[y]
+    for clf in (SoftmaxRegression(), mlp(max_iter=200)):
+        clf.fit(X, names)
+        assert clf.classes_.tolist() == ["a", "b", "c"]
+        assert np.mean(clf.predict(X) == names) > 0.8
+        assert clf.predict_proba(X).shape == (len(y), 3)
+
+
+@pytest.mark.parametrize("make", [SoftmaxRegression, MultiLabelLogisticRegression, mlp],
+                         ids=["softmax", "multilabel", "mlp"])
+def test_pickle_round_trip(make):
+    X, y = dataset(2)
+    clf = make().fit(X, y)
+    copy = pickle.loads(pickle.dumps(clf))
+    for method in ("predict", "predict_proba", "decision_function"):
+        np.testing.assert_array_equal(getattr(copy, method)(X), getattr(clf, method)(X))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SoftmaxRegression(max_iter=2),
+    lambda: MultiLabelLogisticRegression(max_iter=2),
+    lambda: mlp(max_iter=2),
+], ids=["softmax", "multilabel", "mlp"])
+def test_convergence_warning(make):
+    X, y = dataset(2)
+    with pytest.warns(ConvergenceWarning, match="did not converge in 2 iteration"):
+        clf = make().fit(X, y)
+    assert np.ravel(clf.n_iter_)[0] == 2
+
+
+def test_no_convergence_warning_when_converged():
+    X, y = dataset(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert SoftmaxRegression(max_iter=500).fit(X, y).n_iter_[0] < 500
+        assert mlp(max_iter=1000, learning_rate_init=0.01).fit(X, y).n_iter_ < 1000
+
+
+# ------------------------------------------------- MultiLabelLogisticRegression
+
+def multilabel_dataset(seed=0):
+    rng = np.random.default_rng(seed)
+    X, _ = dataset(2, n_samples=300, seed=seed)
+    W = rng.standard_normal((3, X.shape[1]))
+    Y = (X @ W.T + rng.standard_normal((len(X), 3)) > 0.3).astype(np.int64)
+    return X, Y
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_multilabel_equals_one_logistic_regression_per_label(fit_intercept):
+    X, Y = multilabel_dataset()
+    clf = MultiLabelLogisticRegression(C=0.5, fit_intercept=fit_intercept, **TIGHT)
+    clf.fit(X, Y)
+    assert clf.coef_.shape == (3, X.shape[1])
+    assert clf.classes_.tolist() == [0, 1, 2]
+    for label in range(3):
+        ref = LogisticRegression(C=0.5, fit_intercept=fit_intercept, **TIGHT)
+        ref.fit(X, Y[:, label])
+        np.testing.assert_allclose(clf.coef_[label], ref.coef_[0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(clf.intercept_[label], ref.intercept_[0], rtol=1e-4,
+                                   atol=1e-6)
+        np.testing.assert_allclose(clf.predict_proba(X)[:, label],
+                                   ref.predict_proba(X)[:, 1], rtol=1e-4, atol=1e-6)
+    pred = clf.predict(X)
+    assert pred.shape == Y.shape and pred.dtype == Y.dtype
+    np.testing.assert_array_equal(pred, (clf.decision_function(X) > 0).astype(Y.dtype))
+
+
+def test_multilabel_1d_binary_is_binary_logistic_regression():
+    X, y = dataset(2, seed=6)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    clf = MultiLabelLogisticRegression(C=3.0, **TIGHT).fit(X, y, sample_weight=sw)
+    ref = LogisticRegression(C=3.0, **TIGHT).fit(X, y, sample_weight=sw)
+    assert_same_optimum(clf, ref)
+    assert clf.predict_proba(X).shape == (len(y), 2)
+    assert clf.decision_function(X).shape == (len(y),)
+    np.testing.assert_array_equal(clf.predict(X), ref.predict(X))
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_pos_weight_weights_the_positive_examples(two_d):
+    # pos_weight p on a label is the sample weight p on its positive examples
+    X, Y = multilabel_dataset(seed=1)
+    pos_weight = np.array([3.0, 0.5, 1.5])
+    if not two_d:
+        Y, pos_weight = Y[:, 0], pos_weight[:1]
+    clf = MultiLabelLogisticRegression(pos_weight=pos_weight, **TIGHT).fit(X, Y)
+    Y2 = Y.reshape(len(Y), -1)
+    for label in range(Y2.shape[1]):
+        sw = np.where(Y2[:, label] == 1, pos_weight[label], 1.0)
+        ref = LogisticRegression(**TIGHT).fit(X, Y2[:, label], sample_weight=sw)
+        np.testing.assert_allclose(clf.coef_[label], ref.coef_[0], rtol=1e-4, atol=1e-6)
+
+
+def test_pos_weight_scalar_applies_to_every_label():
+    X, Y = multilabel_dataset(seed=2)
+    scalar = MultiLabelLogisticRegression(pos_weight=2.0, **TIGHT).fit(X, Y)
+    vector = MultiLabelLogisticRegression(pos_weight=[2.0, 2.0, 2.0], **TIGHT).fit(X, Y)
+    np.testing.assert_allclose(scalar.coef_, vector.coef_, rtol=1e-10)
+    plain = MultiLabelLogisticRegression(**TIGHT).fit(X, Y)
+    assert (scalar.predict(X).sum() > plain.predict(X).sum())   # favours positives
+
+
+def test_multilabel_refusals():
+    X, Y = multilabel_dataset()
+    with pytest.raises(ValueError, match=r"pos_weight: expected .* shape \(3,\), got shape \(2,\)"):
+        MultiLabelLogisticRegression(pos_weight=[1.0, 2.0]).fit(X, Y)
+    with pytest.raises(ValueError, match="pos_weight: expected finite non-negative"):
+        MultiLabelLogisticRegression(pos_weight=-1.0).fit(X, Y)
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        MultiLabelLogisticRegression().fit(X, np.arange(len(X)) % 3)
+
+
+# ----------------------------------------------------------- MLPClassifier
+
+def test_mlp_learns_digits():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.25,
+                                                        random_state=0, stratify=y)
+    clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=40, random_state=0)
+    clf.fit(X_train, y_train)
+    assert clf.score(X_test, y_test) > 0.9
+    assert clf.out_activation_ == "softmax" and clf.n_outputs_ == 10
+    assert [c.shape for c in clf.coefs_] == [(64, 64), (64, 10)]
+    # the loss curve is the mean training objective, decreasing overall
+    assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
+
+
+@pytest.mark.parametrize("n_classes,used,unused", [
+    (2, "BCEWithLogitsLoss", "CrossEntropyLoss"),
+    (3, "CrossEntropyLoss", "BCEWithLogitsLoss"),
+])
+def test_mlp_loss_layer(n_classes, used, unused, monkeypatch):
+    calls = {used: 0, unused: 0}
+    for name in calls:
+        cls = getattr(fastloss, name)
+        real = cls.value_and_grad
+
+        def spy(self, *args, _name=name, _real=real, **kwargs):
+            calls[_name] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "value_and_grad", spy)
+    X, y = dataset(n_classes, n_samples=200)
+    clf = mlp(max_iter=3, batch_size=50)
+    clf.fit(X, y)
+    assert calls == {used: 3 * 4, unused: 0}    # one call per minibatch
+    assert clf.n_outputs_ == (1 if n_classes == 2 else n_classes)
+    assert clf.coefs_[-1].shape[1] == clf.n_outputs_
+
+
+def reference_mlp_objective(coefs, intercepts, activation, X, y, sw, alpha):
+    """(sum_i w_i loss_i + alpha/2 sum ||W||^2) / sum_i w_i, written plainly."""
+    functions = {"relu": lambda h: np.maximum(h, 0), "tanh": np.tanh,
+                 "logistic": lambda h: 1 / (1 + np.exp(-h)), "identity": lambda h: h}
+    a = X
+    for i, (W, c) in enumerate(zip(coefs, intercepts)):
+        a = a @ W + c
+        if i < len(coefs) - 1:
+            a = functions[activation](a)
+    if a.shape[1] == 1:
+        p1 = 1 / (1 + np.exp(-a[:, 0]))
+        loss = -np.where(y == 1, np.log(p1), np.log(1 - p1))
+    else:
+        shifted = a - a.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss = -logp[np.arange(len(y)), y]
+    squares = sum(float(np.sum(W * W)) for W in coefs)
+    return (sw @ loss + 0.5 * alpha * squares) / sw.sum()
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mlp_minibatch_objective_and_gradient(activation, n_classes, weighted):
+    # the training step (fastloss loss layer + NumPy backprop) against a plain
+    # forward pass, and its gradient against central finite differences
+    rng = np.random.default_rng(7)
+    X, y = dataset(n_classes, n_samples=30, n_features=4)
+    sw = rng.uniform(0.5, 2.0, len(y)) if weighted else None
+    n_out = 1 if n_classes == 2 else n_classes
+    net = estimators._Network([4, 5, 3, n_out], activation, 0.3, np.float64, 30)
+    net.initialize(np.random.RandomState(0))
+    batches = estimators._Batches(X, y, sw, n_out, None)
+    idx = rng.permutation(30)
+
+    def objective(theta):
+        net.theta[:] = theta
+        return net.step(X, idx, *batches.loss(idx)), net.grad.copy()
+
+    theta = net.theta.copy()
+    value, grad = objective(theta)
+    expected = reference_mlp_objective(net.coefs, net.intercepts, activation, X, y,
+                                       np.ones(30) if sw is None else sw, 0.3)
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+    h = 1e-6
+    numeric = np.array([(objective(theta + h * e)[0] - objective(theta - h * e)[0]) / (2 * h)
+                        for e in np.eye(theta.size)])
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_mlp_early_stopping_keeps_the_best_epoch():
+    X, y = dataset(3, n_samples=400)
+    clf = mlp(early_stopping=True, max_iter=300, learning_rate_init=0.01).fit(X, y)
+    assert clf.best_loss_ is None
+    assert len(clf.validation_scores_) == clf.n_iter_ < 300
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_mlp_is_deterministic_given_random_state():
+    X, y = dataset(3)
+    a = mlp(max_iter=5).fit(X, y)
+    b = mlp(max_iter=5).fit(X, y)
+    for wa, wb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(wa, wb)
+    c = mlp(max_iter=5, random_state=1).fit(X, y)
+    assert not np.array_equal(a.coefs_[0], c.coefs_[0])
+
+
+# ------------------------------------------------------------------ refusals
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: SoftmaxRegression(C=0.0), r"C: expected a real number > 0.0, got 0.0"),
+    (lambda: SoftmaxRegression(max_iter=0), r"max_iter: expected an integer >= 1, got 0"),
+    (lambda: SoftmaxRegression(tol=-1.0), r"tol: expected a real number >= 0.0, got -1.0"),
+    (lambda: SoftmaxRegression(fit_intercept="yes"),
+     r"fit_intercept: expected True or False, got 'yes'"),
+    (lambda: MultiLabelLogisticRegression(C=-2), r"C: expected a real number > 0.0"),
+    (lambda: MLPClassifier(activation="softplus"),
+     r"activation: expected one of \('relu', 'tanh', 'logistic', 'identity'\), "
+     r"got 'softplus'"),
+    (lambda: MLPClassifier(hidden_layer_sizes=(10, 0)),
+     r"hidden_layer_sizes: expected an integer >= 1, got 0"),
+    (lambda: MLPClassifier(batch_size=0), r"batch_size: expected an integer >= 1, got 0"),
+    (lambda: MLPClassifier(learning_rate_init=0.0),
+     r"learning_rate_init: expected a real number > 0.0, got 0.0"),
+    (lambda: MLPClassifier(alpha=-1e-3), r"alpha: expected a real number >= 0.0"),
+])
+def test_parameter_refusals(make, match):
+    X, y = dataset(2, n_samples=50)
+    with pytest.raises(ValueError, match=match):
+        make().fit(X, y)
+
+
+def test_one_class_is_refused():
+    X, _ = dataset(2, n_samples=20)
+    for clf in (SoftmaxRegression(), MultiLabelLogisticRegression(), mlp()):
+        with pytest.raises(ValueError, match="got one class only: 'a'"):
+            clf.fit(X, np.array(["a"] * 20))
+
+
+def test_docstring_examples():
+    result = doctest.testmod(estimators, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+# ----------------------------------------------------- scikit-learn's checks
+
+@parametrize_with_checks(
+    [SoftmaxRegression(), MultiLabelLogisticRegression(),
+     MLPClassifier(hidden_layer_sizes=(10,), random_state=0)],
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
