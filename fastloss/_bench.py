@@ -1,20 +1,26 @@
 """The benchmark grid: fastloss, the NumPy reference, every installed peer and
 the memory floors, timed on the same arrays with the same threads.
 
-Used by ``benchmarks/report.py`` (table, JSON, plot) and the pytest-benchmark
-suite in ``benchmarks/``. Peers are optional: an implementation whose package
+``python -m fastloss bench`` (also ``benchmarks/report.py``) runs it and
+prints one table, optionally a JSON file and a PNG plot; the pytest-benchmark
+suite in ``benchmarks/`` times the same callables. Peers are optional: an implementation whose package
 is not installed is left out. A floor is a parallel loop compiled into the
 kernel modules with the kernels' flags and blocks: ``read`` sums the logits,
 ``copy`` copies them; a pass over logits and targets (BCE) has the floor of
 reading (or copying) the logits plus reading the targets.
 """
 
+import json
+import os
+import platform
 import statistics
+import sys
 import time
 
 import numpy as np
 
 from . import _api
+from ._config import show_config
 from ._dispatch import kernels as _kernels
 
 SHAPES = [(1_000_000, 10), (100_000, 100), (10_000, 1_000), (1_000, 32_000), (8, 262_144)]
@@ -211,6 +217,10 @@ def implementation(name, case, op, n_threads):
 
 # ------------------------------------------------------------------ timing
 
+OURS = ("floor", "fastloss", "fastloss_1")
+QUIET = 0.05      # seconds of rest before timing fastloss: let a peer's spinning
+                  # OpenMP workers (PyTorch, scikit-learn) go to sleep first
+
 def median_seconds(fn, repeat):
     fn()                                         # warm-up: page faults, thread start
     times = []
@@ -219,6 +229,27 @@ def median_seconds(fn, repeat):
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def time_group(runners, repeat):
+    """Median seconds of each runner: fastloss and its floors in interleaved
+    rounds (so each ratio compares neighbouring runs), after a rest; then
+    each peer on its own."""
+    ours = {k: fn for k, fn in runners.items() if k in OURS}
+    times = {k: [] for k in ours}
+    time.sleep(QUIET)
+    for fn in ours.values():
+        fn()                                     # warm-up
+    for _ in range(repeat):
+        for k, fn in ours.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    result = {k: statistics.median(v) for k, v in times.items()}
+    for k, fn in runners.items():
+        if k not in ours:
+            result[k] = median_seconds(fn, repeat)
+    return result
 
 
 def run_grid(shapes=SHAPES, dtypes=DTYPES, ops=tuple(OPS), peers=None, n_threads=2,
@@ -247,10 +278,119 @@ def run_grid(shapes=SHAPES, dtypes=DTYPES, ops=tuple(OPS), peers=None, n_threads
                 runners[peer] = fn
         if progress is not None:
             progress(k, len(todo), f"{case.label} {dtype} {op}")
-        for impl, fn in runners.items():
+        for impl, seconds in time_group(runners, repeat).items():
             records.append({"shape": case.label, "n": n, "c": c, "dtype": dtype, "op": op,
-                            "impl": impl, "seconds": median_seconds(fn, repeat), "gb": gb})
+                            "impl": impl, "seconds": seconds, "gb": gb})
         del case, runners
     if progress is not None:
         progress(len(todo), len(todo), "done")
     return records
+
+
+# --------------------------------------------------------- table and plot
+
+PEER_NAMES = {"numpy": "NumPy", "torch": "PyTorch", "sklearn": "sklearn", "scipy": "SciPy"}
+
+
+def table(records, peers):
+    """Markdown: one row per (shape, dtype, op): fastloss's GB/s, the floor's,
+    their ratio, the speed-up over one thread, and fastloss's speed-up over
+    each peer (peer time / fastloss time)."""
+    keys, by_key = [], {}
+    for rec in records:
+        key = (rec["shape"], rec["dtype"], rec["op"])
+        if key not in by_key:
+            keys.append(key)
+            by_key[key] = {}
+        by_key[key][rec["impl"]] = rec
+    head = ["shape", "dtype", "operation", "fastloss GB/s", "floor", "floor GB/s",
+            "x floor", "x 1 thread"] + [f"x {PEER_NAMES[p]}" for p in peers]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in keys:
+        row = by_key[key]
+        ours, fl, one = row["fastloss"], row["floor"], row.get("fastloss_1")
+        cells = [key[0], key[1], key[2], f"{ours['gb'] / ours['seconds']:.1f}",
+                 OPS[key[2]][0], f"{fl['gb'] / fl['seconds']:.1f}",
+                 f"{fl['seconds'] / ours['seconds']:.2f}",
+                 f"{one['seconds'] / ours['seconds']:.2f}" if one else "-"]
+        for p in peers:
+            cells.append(f"{row[p]['seconds'] / ours['seconds']:.1f}" if p in row else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(records, path, dtype="float32"):
+    """PNG of GB/s against the number of classes: cross-entropy forward
+    (with the read floor) and loss-and-gradient (with the copy floor)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("cross_entropy", "read"), ("cross_entropy_value_and_grad", "copy")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 4.2), sharey=True)
+    for ax, (op, floor_kind) in zip(axes, panels):
+        recs = [r for r in records if r["op"] == op and r["dtype"] == dtype]
+        for impl in ["floor", "fastloss", "fastloss_1", *PEER_NAMES]:
+            pts = sorted((r["c"], r["gb"] / r["seconds"]) for r in recs if r["impl"] == impl)
+            if not pts:
+                continue
+            label = {"floor": f"{floor_kind} floor", "fastloss_1": "fastloss, 1 thread"}.get(
+                impl, PEER_NAMES.get(impl, impl))
+            style = "k--" if impl == "floor" else ("o:" if impl == "fastloss_1" else "o-")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("number of classes C")
+        ax.set_title(f"{OPS[op][1]} ({dtype})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("GB/s of logits")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+# ------------------------------------------------------ python -m fastloss bench
+
+def add_arguments(parser):
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads for fastloss, the floors and the peers (default 2)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed repeats per measurement, median reported (default 5)")
+    parser.add_argument("--quick", action="store_true",
+                        help="two small float32 shapes only")
+    parser.add_argument("--json", metavar="FILE", help="write the raw records here")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="write a plot of GB/s against classes (needs matplotlib)")
+
+
+def run(parser, args):
+    """The full grid: progress on stderr, the table on stdout; exit status 0."""
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    shapes, dtypes = SHAPES, DTYPES
+    if args.quick:
+        shapes, dtypes = [(20_000, 100), (200, 10_000)], ("float32",)
+    show_config()
+    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs;"
+          f" {args.threads} threads; medians of {args.repeat}", flush=True)
+    peers = installed_peers()
+
+    def progress(done, total, text):
+        width = 30
+        bar = "#" * (width * done // total) + "." * (width - width * done // total)
+        print(f"\r[{bar}] {done}/{total} {text:50.50}", end="", file=sys.stderr, flush=True)
+
+    records = run_grid(shapes, dtypes, peers=peers, n_threads=args.threads,
+                       repeat=args.repeat, progress=progress)
+    print(file=sys.stderr)
+    print(table(records, peers))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": args.threads, "repeat": args.repeat, "records": records},
+                      f, indent=1)
+    if args.plot:
+        plot(records, args.plot)
+    return 0

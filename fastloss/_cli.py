@@ -1,7 +1,7 @@
 """``python -m fastloss``: the command line.
 
 Without a command it runs the demonstration benchmark (``fastloss._demo``);
-``info`` prints :func:`fastloss.show_config`; ``check`` compares the
+``bench`` the full benchmark grid (``fastloss._bench``); ``info`` prints :func:`fastloss.show_config`; ``check`` compares the
 installed build with the NumPy references (``fastloss._check``). Bad
 arguments print the usage and exit with status 2 (argparse's convention).
 
@@ -50,7 +50,22 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return _check.run(seed=args.seed)
 
 
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    from . import _bench
+
+    _bench.add_arguments(parser)
+
+
+def _bench_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from . import _bench
+
+    status: int = _bench.run(parser, args)
+    return status
+
+
 COMMANDS = [
+    Command("bench", "the full benchmark grid: fastloss against its memory floors and "
+            "every installed peer, as a table (--json, --plot)", _bench_arguments, _bench_run),
     Command("info", "print the build's configuration (fastloss.show_config())",
             _info_arguments, _info),
     Command("check", "check the installed build against the NumPy references on "

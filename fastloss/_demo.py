@@ -1,9 +1,11 @@
-"""``python -m fastloss``: fastloss against plain NumPy on a few shapes.
+"""``python -m fastloss``: fastloss against NumPy and the installed peers.
 
 The NumPy baseline is what a NumPy user writes for the same loss: a
-vectorized, numerically stable cross-entropy and its gradient. Each row of
-the table times both on the same float32 array (median of repeats) and
-checks that they agree.
+vectorized, numerically stable cross-entropy and its gradient. PyTorch CPU
+(``F.cross_entropy``, forward and through autograd) and scikit-learn's
+``HalfMultinomialLoss`` (``loss`` and ``loss_gradient``) join when they are
+installed. Each row times all of them on the same float32 array with the
+same threads (median of repeats) and checks that fastloss and NumPy agree.
 """
 
 import statistics
@@ -13,7 +15,6 @@ from functools import partial
 
 import numpy as np
 
-from . import _api
 from ._config import get_num_threads, show_config
 
 SHAPES = [(1_000_000, 10), (100_000, 100), (10_000, 1_000), (1_000, 32_000)]
@@ -50,38 +51,46 @@ def median_seconds(fn, repeat):
 
 
 def run(shapes, repeat, seed=0):
-    rng = np.random.default_rng(seed)
-    loss_fn = _api.CrossEntropyLoss()
+    """Rows of (shape, pass, {implementation: ms}, fastloss GB/s, max rel diff)."""
+    from . import _bench
+
+    peers = [p for p in _bench.installed_peers() if p in ("torch", "sklearn")]
+    n_threads = get_num_threads()
     rows = []
     for n, c in shapes:
-        x = rng.standard_normal((n, c), dtype=np.float32) * 3
-        y = rng.integers(0, c, n)
-        gb = x.nbytes / 1e9
-        for what, ours, theirs in [
-            ("forward", partial(_api.cross_entropy, x, y), partial(numpy_cross_entropy, x, y)),
-            ("value_and_grad", partial(loss_fn.value_and_grad, x, y),
-             partial(numpy_cross_entropy_value_and_grad, x, y)),
-        ]:
+        case = _bench.Case(n, c, "float32", seed=seed)
+        for what, op in [("forward", "cross_entropy"),
+                         ("value_and_grad", "cross_entropy_value_and_grad")]:
+            ours = _bench.implementation("fastloss", case, op, n_threads)
+            theirs = partial(numpy_cross_entropy if what == "forward"
+                             else numpy_cross_entropy_value_and_grad, case.x, case.y)
             a, b = ours(), theirs()
             loss_a, loss_b = (a[0], b[0]) if isinstance(a, tuple) else (a, b)
             diff = abs(float(loss_a) - float(loss_b)) / abs(float(loss_b))
             if isinstance(a, tuple):
                 diff = max(diff, float(np.max(np.abs(a[1] - b[1]))) * n)
-            t_ours = median_seconds(ours, repeat)
-            t_numpy = median_seconds(theirs, repeat)
-            rows.append((f"{n:,} x {c:,}", what, t_numpy * 1e3, t_ours * 1e3,
-                         gb / t_ours, t_numpy / t_ours, diff))
+            ms = {"fastloss": median_seconds(ours, repeat) * 1e3,
+                  "numpy": median_seconds(theirs, repeat) * 1e3}
+            for peer in peers:
+                ms[peer] = median_seconds(
+                    _bench.implementation(peer, case, op, n_threads), repeat) * 1e3
+            rows.append((case.label, what, ms, case.x.nbytes / 1e6 / ms["fastloss"], diff))
     return rows
 
 
 def print_table(rows, out=sys.stdout):
-    head = ("shape (float32)", "pass", "NumPy ms", "fastloss ms", "fastloss GB/s",
-            "speed-up", "max rel diff")
+    names = {"numpy": "NumPy", "torch": "PyTorch", "sklearn": "sklearn"}
+    peers = [p for p in names if p in rows[0][2]]
+    head = (["shape (float32)", "pass", "fastloss ms", "fastloss GB/s"]
+            + [f"{names[p]} ms" for p in peers] + [f"x {names[p]}" for p in peers]
+            + ["max rel diff"])
     print("| " + " | ".join(head) + " |", file=out)
     print("|" + "|".join("---" for _ in head) + "|", file=out)
-    for shape, what, t_np, t_fl, gbs, speedup, diff in rows:
-        print(f"| {shape} | {what} | {t_np:.1f} | {t_fl:.2f} | {gbs:.1f} | "
-              f"{speedup:.1f}x | {diff:.1e} |", file=out)
+    for shape, what, ms, gbs, diff in rows:
+        cells = [shape, what, f"{ms['fastloss']:.2f}", f"{gbs:.1f}"]
+        cells += [f"{ms[p]:.1f}" for p in peers]
+        cells += [f"{ms[p] / ms['fastloss']:.1f}" for p in peers]
+        print("| " + " | ".join(cells + [f"{diff:.1e}"]) + " |", file=out)
 
 
 def add_arguments(parser):
@@ -98,7 +107,8 @@ def run_demo(parser, args):
         parser.error("--repeat must be at least 1")
     show_config()
     print(f"\ncross_entropy, mean over rows, num_threads={get_num_threads()}; GB/s is the "
-          "input's size over fastloss's median time\n")
+          "input's size over fastloss's median time; x Peer is how many times faster "
+          "fastloss is\n")
     rows = run([(10_000, 100)] if args.quick else SHAPES, args.repeat)
     print_table(rows)
     worst = max(row[-1] for row in rows)

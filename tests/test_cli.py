@@ -1,4 +1,4 @@
-"""python -m fastloss: the default demonstration, info, check, bad arguments."""
+"""python -m fastloss: the default demonstration, bench, info, check, bad arguments."""
 
 import json
 import subprocess
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from fastloss import _cli
+from fastloss import _bench, _cli
 
 
 def run_module(*args):
@@ -96,3 +96,26 @@ def test_help_lists_the_commands():
     assert done.returncode == 0
     for command in _cli.COMMANDS:
         assert command.name in done.stdout
+
+
+def test_bench_quick_writes_every_operation(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert _cli.main(["bench", "--quick", "--repeat", "1", "--threads", "2",
+                      "--json", str(path)]) == 0
+    records = json.loads(path.read_text())["records"]
+    seen = {(r["shape"], r["op"], r["impl"]) for r in records}
+    for shape in ("20,000 x 100", "200 x 10,000"):
+        for op in _bench.OPS:
+            assert {(shape, op, "fastloss"), (shape, op, "floor"),
+                    (shape, op, "fastloss_1"), (shape, op, "numpy")} <= seen
+    assert all(r["seconds"] > 0 for r in records)
+    table = capsys.readouterr().out
+    assert "| 200 x 10,000 | float32 | cross_entropy_value_and_grad |" in table
+
+
+@pytest.mark.parametrize("args", [["bench", "--repeat", "0"], ["bench", "--threads", "0"],
+                                  ["bench", "--plot"]])
+def test_bench_bad_arguments_exit_2(args):
+    done = run_module(*args)
+    assert done.returncode == 2
+    assert "usage:" in done.stderr
