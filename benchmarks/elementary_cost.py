@@ -7,6 +7,8 @@ This is the compute floor of a loss pass: a forward cross-entropy evaluates
 one exp per logit, BCE with logits an exp and a log1p per element.
 """
 
+import time
+
 import numpy as np
 
 from fastloss._dispatch import kernels as k

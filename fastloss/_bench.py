@@ -2,12 +2,13 @@
 the memory floors, timed on the same arrays with the same threads.
 
 ``python -m fastloss bench`` (also ``benchmarks/report.py``) runs it and
-prints one table, optionally a JSON file and a PNG plot; the pytest-benchmark
-suite in ``benchmarks/`` times the same callables. Peers are optional: an implementation whose package
-is not installed is left out. A floor is a parallel loop compiled into the
-kernel modules with the kernels' flags and blocks: ``read`` sums the logits,
-``copy`` copies them; a pass over logits and targets (BCE) has the floor of
-reading (or copying) the logits plus reading the targets.
+prints one table, optionally a JSON file and a PNG plot; the
+pytest-benchmark suite in ``benchmarks/`` times the same callables. Peers are
+optional: an implementation whose package is not installed is left out. A
+floor is a parallel loop compiled into the kernel modules with the kernels'
+flags and blocks: ``read`` sums the logits, ``copy`` copies them; a pass
+over logits and targets (BCE) has the floor of reading (or copying) the
+logits plus reading the targets.
 """
 
 import json

@@ -1,9 +1,10 @@
 """``python -m fastloss``: the command line.
 
 Without a command it runs the demonstration benchmark (``fastloss._demo``);
-``bench`` the full benchmark grid (``fastloss._bench``); ``info`` prints :func:`fastloss.show_config`; ``check`` compares the
-installed build with the NumPy references (``fastloss._check``). Bad
-arguments print the usage and exit with status 2 (argparse's convention).
+``bench`` the full benchmark grid (``fastloss._bench``); ``info`` prints
+:func:`fastloss.show_config`; ``check`` compares the installed build with
+the NumPy references (``fastloss._check``). Bad arguments print the usage
+and exit with status 2 (argparse's convention).
 
 A command is one entry of ``COMMANDS``: its name, a one-line help, a
 function that adds its options to its sub-parser, and a function
