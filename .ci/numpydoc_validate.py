@@ -18,6 +18,7 @@ from numpydoc.validate import validate
 
 import fastloss
 import fastloss.dask
+import fastloss.estimators
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,6 +36,11 @@ def public_names():
                         yield f"fastloss.{name}.{method}"
     for name in fastloss.dask.__all__:
         yield f"fastloss.dask.{name}"
+    for name in fastloss.estimators.__all__:
+        yield f"fastloss.estimators.{name}"
+        for method in ("fit", "predict", "predict_proba", "predict_log_proba",
+                       "decision_function"):
+            yield f"fastloss.estimators.{name}.{method}"
 
 
 def main():

@@ -69,6 +69,7 @@ def run(shapes, repeat, seed=0):
             diff = abs(float(loss_a) - float(loss_b)) / abs(float(loss_b))
             if isinstance(a, tuple):
                 diff = max(diff, float(np.max(np.abs(a[1] - b[1]))) * n)
+            time.sleep(_bench.QUIET)             # let peers' OpenMP workers go idle
             ms = {"fastloss": median_seconds(ours, repeat) * 1e3,
                   "numpy": median_seconds(theirs, repeat) * 1e3}
             for peer in peers:

@@ -106,11 +106,21 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64.
 
         Returns
         -------
-        ndarray of shape (n_samples,) for two classes (the logit of
-        ``classes_[1]``), else (n_samples, n_outputs); in ``X``'s float dtype.
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The logits, in ``X``'s float dtype: for two classes one column (the
+            logit of ``classes_[1]``) returned as shape (n_samples,).
+
+        Examples
+        --------
+        >>> from fastloss.estimators import SoftmaxRegression
+        >>> X = [[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]]
+        >>> clf = SoftmaxRegression().fit(X, ["a", "a", "b", "b"])
+        >>> clf.decision_function(X).shape
+        (4,)
         """
         z = self._logits(self._validate_X(X))
         return z[:, 0] if z.shape[1] == 1 and not self._multilabel else z
@@ -121,11 +131,20 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes), or (n_samples, n_labels)
-        for a multi-label model
+        ndarray of shape (n_samples, n_classes) or (n_samples, n_labels)
+            The log of :meth:`predict_proba` (per label for a multi-label model).
+
+        Examples
+        --------
+        >>> from fastloss.estimators import SoftmaxRegression
+        >>> X = [[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]]
+        >>> clf = SoftmaxRegression().fit(X, ["a", "a", "b", "b"])
+        >>> clf.predict_log_proba(X).shape
+        (4, 2)
         """
         return self._probabilities(X, log=True)
 
@@ -135,12 +154,21 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes)
+        ndarray of shape (n_samples, n_classes) or (n_samples, n_labels)
             Columns in the order of ``classes_``; for a multi-label model, the
-            probability of each label (shape (n_samples, n_labels)).
+            probability of each label.
+
+        Examples
+        --------
+        >>> from fastloss.estimators import SoftmaxRegression
+        >>> X = [[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]]
+        >>> clf = SoftmaxRegression().fit(X, ["a", "a", "b", "b"])
+        >>> clf.predict_proba(X).sum(axis=1).round(6).tolist()
+        [1.0, 1.0, 1.0, 1.0]
         """
         return self._probabilities(X, log=False)
 
@@ -159,11 +187,21 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64.
 
         Returns
         -------
-        ndarray of shape (n_samples,), or (n_samples, n_labels) of 0/1 for a
-        multi-label model
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Labels of ``classes_``'s type, or 0/1 per label for a multi-label
+            model.
+
+        Examples
+        --------
+        >>> from fastloss.estimators import SoftmaxRegression
+        >>> X = [[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]]
+        >>> clf = SoftmaxRegression().fit(X, ["a", "a", "b", "b"])
+        >>> clf.predict([[0.0, 1.0], [3.0, 0.0]]).tolist()
+        ['a', 'b']
         """
         z = self._logits(self._validate_X(X))
         if self._multilabel:
@@ -356,7 +394,8 @@ class SoftmaxRegression(_LBFGSLinearModel):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            float32 stays float32; other dtypes are converted to float64.
+            Training samples; float32 stays float32, other dtypes are converted
+            to float64.
         y : array-like of shape (n_samples,)
             Class labels of any type.
         sample_weight : array-like of shape (n_samples,), optional
@@ -364,7 +403,15 @@ class SoftmaxRegression(_LBFGSLinearModel):
 
         Returns
         -------
-        self
+        object
+            The fitted estimator (``self``).
+
+        Examples
+        --------
+        >>> from fastloss.estimators import SoftmaxRegression
+        >>> clf = SoftmaxRegression(C=10.0).fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+        >>> clf.coef_.shape, clf.n_iter_.shape
+        ((1, 1), (1,))
         """
         self._check_common_params()
         _check_bool("warm_start", self.warm_start)
@@ -484,7 +531,8 @@ class MultiLabelLogisticRegression(_LBFGSLinearModel):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            float32 stays float32; other dtypes are converted to float64.
+            Training samples; float32 stays float32, other dtypes are converted
+            to float64.
         y : array-like of shape (n_samples, n_labels) or (n_samples,)
             An indicator matrix (0/1), or a 1-D binary target of any label type.
         sample_weight : array-like of shape (n_samples,), optional
@@ -492,7 +540,16 @@ class MultiLabelLogisticRegression(_LBFGSLinearModel):
 
         Returns
         -------
-        self
+        object
+            The fitted estimator (``self``).
+
+        Examples
+        --------
+        >>> from fastloss.estimators import MultiLabelLogisticRegression
+        >>> Y = [[1, 0], [1, 1], [0, 1], [0, 0]]
+        >>> clf = MultiLabelLogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], Y)
+        >>> clf.coef_.shape
+        (2, 1)
         """
         self._check_common_params()
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C",
@@ -724,7 +781,8 @@ class MLPClassifier(_LogitClassifier):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            float32 stays float32; other dtypes are converted to float64.
+            Training samples; float32 stays float32, other dtypes are converted
+            to float64.
         y : array-like of shape (n_samples,)
             Class labels of any type.
         sample_weight : array-like of shape (n_samples,), optional
@@ -732,7 +790,17 @@ class MLPClassifier(_LogitClassifier):
 
         Returns
         -------
-        self
+        object
+            The fitted estimator (``self``).
+
+        Examples
+        --------
+        >>> from fastloss.estimators import MLPClassifier
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+        >>> X, y = [[0.0], [1.0], [2.0], [3.0]], ["a", "b", "c", "a"]
+        >>> import warnings; warnings.simplefilter("ignore")   # 5 epochs do not converge
+        >>> clf.fit(X, y).classes_.tolist()
+        ['a', 'b', 'c']
         """
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C")
         hidden, batch_size = self._check_params(X.shape[0])

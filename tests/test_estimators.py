@@ -156,7 +156,9 @@ def test_warm_start_resumes_from_the_optimum():
     first = clf.coef_.copy()
     clf.fit(X, y)
     assert clf.n_iter_[0] <= 2
-    np.testing.assert_allclose(clf.coef_, first, rtol=1e-7, atol=1e-9)
+    # the optimum is known to gtol / (smallest curvature), not to the last bit:
+    # a restart there may take a step of ~1e-8 (it did with the SIMD kernels)
+    np.testing.assert_allclose(clf.coef_, first, rtol=1e-5, atol=1e-7)
     assert SoftmaxRegression(warm_start=False, **TIGHT).fit(X, y).n_iter_[0] > 5
 
 

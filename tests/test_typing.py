@@ -5,6 +5,7 @@ CI's lint step (see README)."""
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import os
 
@@ -13,6 +14,8 @@ import pytest
 import fastloss
 
 STUBS = ["_api", "_kernels_baseline", "_openmp"]
+if importlib.util.find_spec("sklearn") is not None:
+    STUBS.append("estimators")
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(os.path.dirname(HERE), "fastloss")
 
@@ -30,9 +33,13 @@ def stub_parameters(node):
     for arg, default in zip(positional, defaults):
         kind = KINDS["posonlyargs" if arg in a.posonlyargs else "args"]
         out.append((arg.arg, kind, default))
+    if a.vararg is not None:
+        out.append((a.vararg.arg, inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.empty))
     for arg, default in zip(a.kwonlyargs, a.kw_defaults):
         out.append((arg.arg, KINDS["kwonlyargs"],
                     inspect.Parameter.empty if default is None else default))
+    if a.kwarg is not None:
+        out.append((a.kwarg.arg, inspect.Parameter.VAR_KEYWORD, inspect.Parameter.empty))
     return [(name, kind, d if d is inspect.Parameter.empty else ast.literal_eval(d))
             for name, kind, d in out]
 

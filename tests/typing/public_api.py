@@ -35,3 +35,13 @@ def distributed(x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
     loss, grad = fastloss.dask.value_and_grad(fastloss.CrossEntropyLoss(), x, y)
     return float(loss.compute()) + float(fastloss.dask.softmax(x).sum().compute()) \
         + float(grad.sum().compute())
+
+
+def estimators(X: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
+    from fastloss.estimators import MLPClassifier, MultiLabelLogisticRegression, SoftmaxRegression
+
+    clf = SoftmaxRegression(C=0.5, class_weight="balanced").fit(X, y)
+    proba: npt.NDArray[np.floating] = clf.predict_proba(X)
+    multi = MultiLabelLogisticRegression(pos_weight=2.0).fit(X, np.eye(3)[y % 3])
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3).set_params(alpha=0.1)
+    return clf.score(X, y) + float(proba.sum()) + float(multi.coef_.sum()) + len(mlp.get_params())
