@@ -17,6 +17,7 @@ lacks.
 
 import os
 import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -65,8 +66,11 @@ def _openmp_flags(compiler):
         for cflags, ldflags in candidates:
             try:
                 objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
+                # link as the extensions are linked: the environment's LDFLAGS
+                # too (a sanitizer build's objects need its runtime)
                 compiler.link_executable(
-                    objs, "probe", output_dir=tmp, extra_postargs=ldflags
+                    objs, "probe", output_dir=tmp,
+                    extra_postargs=ldflags + shlex.split(os.environ.get("LDFLAGS", "")),
                 )
             except Exception:  # any compile or link failure means "not this flag"
                 continue
