@@ -8,13 +8,14 @@ FASTLOSS_NO_OPENMP=1   build without OpenMP even if the compiler supports it
                        (single-threaded package; used to test that path).
 
 The kernels (``fastloss/_kernels.pxi``) are compiled once per SIMD path:
-``_kernels_baseline`` with the compiler's defaults (SSE2 on x86-64), and on
-x86-64 with GCC or Clang also ``_kernels_avx2`` (AVX2 + FMA) and
-``_kernels_avx512`` (AVX-512 F/DQ/BW/VL). ``fastloss._dispatch`` imports the
-best one the CPU supports, so the wheel never executes an instruction the CPU
-lacks.
+``_kernels_baseline`` with the compiler's defaults (SSE2 on x86-64, 128-bit
+vectors), and on x86-64 also ``_kernels_avx2`` (AVX2 + FMA, 256-bit vectors).
+``fastloss._dispatch`` imports the best one the CPU supports, so the wheel
+never executes an instruction the CPU lacks. The vector code uses GNU C
+vector extensions: GCC or Clang is required.
 """
 
+import glob
 import os
 import platform
 import shlex
@@ -34,8 +35,6 @@ NO_OPENMP = os.environ.get("FASTLOSS_NO_OPENMP", "") not in ("", "0")
 # SIMD path -> extra compiler flags (GCC/Clang spelling), x86-64 only
 SIMD_PATHS = {
     "avx2": ["-mavx2", "-mfma"],
-    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma",
-               "-mprefer-vector-width=512"],
 }
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
@@ -130,8 +129,13 @@ directives = {
     "embedsignature": True,
 }
 
+# a change to a shared source rebuilds every module that includes it
+SHARED = sorted(glob.glob("fastloss/*.h") + glob.glob("fastloss/*.pxi")
+                + glob.glob("fastloss/*.pxd"))
+
 extensions = [
-    Extension(f"fastloss.{name}", [f"fastloss/{name}.pyx"], include_dirs=["fastloss"])
+    Extension(f"fastloss.{name}", [f"fastloss/{name}.pyx"], include_dirs=["fastloss"],
+              depends=SHARED)
     for name in ["_openmp", "_kernels_baseline", *(f"_kernels_{p}" for p in SIMD_PATHS)]
 ]
 

@@ -1,8 +1,8 @@
 """Pick the kernels compiled for the best SIMD path this CPU runs.
 
 setup.py compiles the same kernel source once per path: ``baseline`` (the
-compiler's defaults; SSE2 on x86-64), ``avx2`` (AVX2 + FMA) and ``avx512``
-(AVX-512 F/DQ/BW/VL), the last two on x86-64 with GCC or Clang only. At import
+compiler's defaults: SSE2 on x86-64, 128-bit vectors) and, on x86-64,
+``avx2`` (AVX2 + FMA, 256-bit vectors). At import
 the fastest path that was built and that the CPU supports is used. The
 environment variable ``FASTLOSS_SIMD`` (one of the path names) forces a path;
 asking for one the CPU cannot run, or that was not built, is an ImportError
@@ -16,7 +16,7 @@ from types import ModuleType
 
 from . import _openmp
 
-PATHS = ("avx512", "avx2", "baseline")      # best first
+PATHS = ("avx2", "baseline")      # best first
 ENV = "FASTLOSS_SIMD"
 
 

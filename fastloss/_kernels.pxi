@@ -1,12 +1,12 @@
-# Kernels: one parallel loop over rows (or fixed-size blocks of rows) of
-# C-contiguous arrays, writing into buffers the caller allocated.
+# Kernels: one parallel loop over fixed blocks of rows (or of row chunks, or
+# of elements) of C-contiguous arrays, writing into buffers the caller
+# allocated.
 #
-# This file is included by _kernels_baseline.pyx, _kernels_avx2.pyx and
-# _kernels_avx512.pyx, which setup.py compiles with different instruction-set
-# flags; fastloss._dispatch imports the best one the CPU runs. The vector
-# loops live in _simd_rows.h / _simd_math.h; rows with an inner class axis
-# (n_inner > 1) and rows whose max is not finite take the scalar primitives
-# of _rowops.pxd.
+# This file is included by _kernels_baseline.pyx and _kernels_avx2.pyx, which
+# setup.py compiles with different instruction-set flags; fastloss._dispatch
+# imports the best one the CPU runs. The vector row engines live in
+# _simd_rows.h (on _simd_vec.h and _simd_math.h); only NLL, which takes one
+# element per row, is scalar (_rowops.pxd).
 #
 # Layout. A class-axis array of any rank is seen as (n_outer, n_classes,
 # n_inner): the class axis is the middle one, so axis=-1 is n_inner == 1 and
@@ -14,13 +14,20 @@
 # copy. Row r is (o, i) = divmod(r, n_inner) and its classes lie at stride
 # n_inner from x[o, 0, i].
 #
-# Determinism. Reductions add per-row values in double inside blocks of a
-# fixed number of rows (set by the shape alone), then add the block sums in
-# block order: the result is bitwise the same for any number of threads.
+# Long rows. Rows of more than LONG_BYTES, and the rows of an array with
+# fewer than FEW_ROWS rows (if they are longer than two chunks), are cut
+# into chunks of FL_CHUNK elements: the parallel loops run over (row, chunk)
+# pairs, a row's (max, sum) is combined from its chunks' in chunk order. So
+# a few long rows keep every thread busy.
+#
+# Determinism. Which path a row takes, the blocks and the chunks depend on the
+# shape alone; reductions add per-row values in double inside each block, then
+# add the block sums in block order: the result is bitwise the same for any
+# number of threads.
 #
 # The Python layer (fastloss/_api.py) has checked every input: shapes
 # agree, class indices are in range, out buffers do not overlap inputs except
-# where a primitive allows it. Nothing here raises.
+# where a kernel allows it. Nothing here raises.
 
 import numpy as np
 
@@ -29,124 +36,179 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, exp, fabs, log
 from libc.stdint cimport int64_t
 
-from fastloss._rowops cimport (
-    is_finite, log1pexp, row_fill, row_log_softmax, row_logsumexp, row_max,
-    row_softmax, sigmoid,
-)
+from fastloss._rowops cimport is_finite, row_fill
 
 cdef enum:
-    # rows per reduction block = BLOCK_ELEMS // n_classes (at least 1); a
-    # block of few-class rows fits the per-thread scratch (in L1)
+    # rows per reduction block = BLOCK_ELEMS // n_classes (at least 1, a
+    # multiple of 16 when larger: whole groups of rows-in-lanes)
     BLOCK_ELEMS = 2048
     # below this many elements a parallel region costs more than it saves
     PARALLEL_MIN = 32768
-
-cdef enum ClassMode:
-    MODE_CE_INDEX = 0      # cross-entropy, class-index targets
-    MODE_NLL_INDEX = 1     # negative log-likelihood of log-probabilities, class-index targets
-    MODE_CE_PROB = 2       # cross-entropy, probability targets
-
-cdef enum BinaryMode:
-    MODE_BCE_LOGITS = 0    # binary cross-entropy with logits
-    MODE_BCE_PROB = 1      # binary cross-entropy of probabilities
-    MODE_MSE = 2           # squared error
-
-# the modes, for the Python layer
-CE_INDEX = MODE_CE_INDEX
-NLL_INDEX = MODE_NLL_INDEX
-CE_PROB = MODE_CE_PROB
-BCE_LOGITS = MODE_BCE_LOGITS
-BCE_PROB = MODE_BCE_PROB
-MSE = MODE_MSE
-
+    # longer rows (in bytes) are cut into chunks, and so are all rows of an
+    # array with fewer than FEW_ROWS rows
+    LONG_BYTES = 262144
+    FEW_ROWS = 16
+    # negative log-likelihood of log-probabilities, class-index targets
+    NLL_MODE = 1
 
 cdef extern from "_simd_rows.h" nogil:
     ctypedef struct fl_ms:
         double m
         double s
-    enum: FL_SMALL_C
-    fl_ms fl_row_ms_f(const float* x, Py_ssize_t n)
-    fl_ms fl_row_ms_d(const double* x, Py_ssize_t n)
-    void fl_block_ms_f(const float* x, Py_ssize_t rows, Py_ssize_t n, double* m,
-                       double* s, float* e)
-    void fl_block_ms_d(const double* x, Py_ssize_t rows, Py_ssize_t n, double* m,
-                       double* s, double* e)
-    void fl_row_expaff_f(const float* x, const float* e, float* out, Py_ssize_t n,
-                         float m, float a, float b, const float* w)
-    void fl_row_expaff_d(const double* x, const double* e, double* out, Py_ssize_t n,
-                         double m, double a, double b, const double* w)
-    void fl_row_shift_f(const float* x, float* out, Py_ssize_t n, double m, double log_s)
-    void fl_row_shift_d(const double* x, double* out, Py_ssize_t n, double m, double log_s)
-    double fl_row_wdiff_f(const float* x, const float* w, Py_ssize_t n, double m)
+    enum:
+        FL_CHUNK
+        FL_LSE
+        FL_SOFTMAX
+        FL_LOG_SOFTMAX
+        FL_CE_INDEX
+        FL_CE_PROB
+        FL_BCE_LOGITS
+        FL_BCE_PROB
+        FL_MSE
+        FL_FN_EXP
+        FL_FN_LOG
+        FL_FN_LOG1P
+    ctypedef struct fl_ce_args_f:
+        int mode
+        Py_ssize_t n
+        const int64_t* y
+        int64_t ignore_index
+        const float* t
+        const float* w
+        int unit_w
+        double w_total
+        double eps
+        float* loss
+        float* grad
+        double g_scale
+        const float* go
+        Py_ssize_t go_stride
+    ctypedef struct fl_ce_args_d:
+        int mode
+        Py_ssize_t n
+        const int64_t* y
+        int64_t ignore_index
+        const double* t
+        const double* w
+        int unit_w
+        double w_total
+        double eps
+        double* loss
+        double* grad
+        double g_scale
+        const double* go
+        Py_ssize_t go_stride
+    void fl_softmax_rows_f(int op, const float* x, float* out, Py_ssize_t rows, Py_ssize_t n)
+    void fl_softmax_rows_d(int op, const double* x, double* out, Py_ssize_t rows,
+                           Py_ssize_t n)
+    void fl_ce_rows_f(const fl_ce_args_f* a, const float* x, Py_ssize_t r0, Py_ssize_t r1,
+                      double* sums)
+    void fl_ce_rows_d(const fl_ce_args_d* a, const double* x, Py_ssize_t r0, Py_ssize_t r1,
+                      double* sums)
+    void fl_softmax_inner_f(int op, const float* xo, float* oo, Py_ssize_t n, Py_ssize_t inner,
+                            Py_ssize_t i0, Py_ssize_t cnt)
+    void fl_softmax_inner_d(int op, const double* xo, double* oo, Py_ssize_t n,
+                            Py_ssize_t inner, Py_ssize_t i0, Py_ssize_t cnt)
+    void fl_ce_inner_f(const fl_ce_args_f* a, const float* x, Py_ssize_t o, Py_ssize_t inner,
+                       Py_ssize_t i0, Py_ssize_t cnt, double* sums)
+    void fl_ce_inner_d(const fl_ce_args_d* a, const double* x, Py_ssize_t o, Py_ssize_t inner,
+                       Py_ssize_t i0, Py_ssize_t cnt, double* sums)
+    fl_ms fl_chunk_ms_f(const float* x, Py_ssize_t n)
+    fl_ms fl_chunk_ms_d(const double* x, Py_ssize_t n)
+    double fl_row_max_exact_f(const float* x, Py_ssize_t n)
+    double fl_row_max_exact_d(const double* x, Py_ssize_t n)
+    void fl_row_fill_f(float* out, Py_ssize_t n, float value)
+    void fl_row_fill_d(double* out, Py_ssize_t n, double value)
+    void fl_row_expaff_f(const float* x, float* out, Py_ssize_t n, float m, float a, float b,
+                         const float* w)
+    void fl_row_expaff_d(const double* x, double* out, Py_ssize_t n, double m, double a,
+                         double b, const double* w)
+    void fl_row_shift_f(const float* x, float* out, Py_ssize_t n, float m, float ls)
+    void fl_row_shift_d(const double* x, double* out, Py_ssize_t n, double m, double ls)
+    double fl_row_wdiff_f(const float* x, const float* w, Py_ssize_t n, float m)
     double fl_row_wdiff_d(const double* x, const double* w, Py_ssize_t n, double m)
     void fl_row_prob_sums_f(const float* x, const float* t, const float* w, Py_ssize_t n,
-                            double m, double keep, double eps_c, double* wt, double* wtd)
+                            float m, double keep, double eps_c, double* wt, double* wtd)
     void fl_row_prob_sums_d(const double* x, const double* t, const double* w,
                             Py_ssize_t n, double m, double keep, double eps_c,
                             double* wt, double* wtd)
-    void fl_row_prob_grad_f(const float* x, const float* e, const float* t, const float* w,
-                            float* out, Py_ssize_t n, float m, float a, float g,
-                            float keep, float eps_c)
-    void fl_row_prob_grad_d(const double* x, const double* e, const double* t,
-                            const double* w, double* out, Py_ssize_t n, double m,
-                            double a, double g, double keep, double eps_c)
-    double fl_binary_run_f(int mode, const float* x, const float* t, const float* w,
-                           const float* pw, const float* go, double g_scale,
-                           float* loss, float* grad, Py_ssize_t n)
+    void fl_row_prob_grad_f(const float* x, float m, float* g, const float* t, const float* w,
+                            Py_ssize_t n, float a, float gw, float keep, float eps_c)
+    void fl_row_prob_grad_d(const double* x, double m, double* g, const double* t,
+                            const double* w, Py_ssize_t n, double a, double gw, double keep,
+                            double eps_c)
+    double fl_binary_run_f(int mode, const float* x, const float* t, const float* w, float w1,
+                           const float* pw, float pw1, const float* go, float go1,
+                           double g_scale, float* loss, float* grad, Py_ssize_t n)
     double fl_binary_run_d(int mode, const double* x, const double* t, const double* w,
-                           const double* pw, const double* go, double g_scale,
-                           double* loss, double* grad, Py_ssize_t n)
+                           double w1, const double* pw, double pw1, const double* go,
+                           double go1, double g_scale, double* loss, double* grad,
+                           Py_ssize_t n)
     double fl_sum_f(const float* x, Py_ssize_t n)
     double fl_sum_d(const double* x, Py_ssize_t n)
     void fl_copy_f(const float* x, float* out, Py_ssize_t n)
     void fl_copy_d(const double* x, double* out, Py_ssize_t n)
-    void fl_log_many(const double* s, double* out, Py_ssize_t n)
-    double fl_exp(double x)
-    void fl_map_expf(const float* x, float* out, Py_ssize_t n)
-    void fl_map_exp(const double* x, double* out, Py_ssize_t n)
-    void fl_map_log(const double* x, double* out, Py_ssize_t n)
-    void fl_map_log1p(const double* x, double* out, Py_ssize_t n)
+    void fl_map_f(int fn, const float* x, float* out, Py_ssize_t n)
+    void fl_map_d(int fn, const double* x, double* out, Py_ssize_t n)
     const char* FL_SIMD_WIDTH
+
+# the modes, for the Python layer
+CE_INDEX = FL_CE_INDEX
+NLL_INDEX = NLL_MODE
+CE_PROB = FL_CE_PROB
+BCE_LOGITS = FL_BCE_LOGITS
+BCE_PROB = FL_BCE_PROB
+MSE = FL_MSE
+
+
+def simd_width():
+    """What the vector loops of this module were compiled for."""
+    return FL_SIMD_WIDTH.decode("ascii")
 
 
 # ------------------------------------------- fused names for the C row loops
 
-cdef inline fl_ms row_ms(const floating* x, Py_ssize_t n) noexcept nogil:
+cdef inline fl_ms chunk_ms(const floating* x, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        return fl_row_ms_f(x, n)
+        return fl_chunk_ms_f(x, n)
     else:
-        return fl_row_ms_d(x, n)
+        return fl_chunk_ms_d(x, n)
 
 
-cdef inline void block_ms(const floating* x, Py_ssize_t rows, Py_ssize_t n, double* m,
-                          double* s, floating* e) noexcept nogil:
+cdef inline double row_max_exact(const floating* x, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        fl_block_ms_f(x, rows, n, m, s, e)
+        return fl_row_max_exact_f(x, n)
     else:
-        fl_block_ms_d(x, rows, n, m, s, e)
+        return fl_row_max_exact_d(x, n)
 
 
-cdef inline void row_expaff(const floating* x, const floating* e, floating* out,
-                            Py_ssize_t n, double m, double a, double b,
-                            const floating* w) noexcept nogil:
+cdef inline void vfill(floating* out, Py_ssize_t n, double value) noexcept nogil:
     if floating is float:
-        fl_row_expaff_f(x, e, out, n, <float>m, <float>a, <float>b, w)
+        fl_row_fill_f(out, n, <float>value)
     else:
-        fl_row_expaff_d(x, e, out, n, m, a, b, w)
+        fl_row_fill_d(out, n, value)
+
+
+cdef inline void row_expaff(const floating* x, floating* out, Py_ssize_t n, double m,
+                            double a, double b, const floating* w) noexcept nogil:
+    if floating is float:
+        fl_row_expaff_f(x, out, n, <float>m, <float>a, <float>b, w)
+    else:
+        fl_row_expaff_d(x, out, n, m, a, b, w)
 
 
 cdef inline void row_shift(const floating* x, floating* out, Py_ssize_t n, double m,
-                           double log_s) noexcept nogil:
+                           double ls) noexcept nogil:
     if floating is float:
-        fl_row_shift_f(x, out, n, m, log_s)
+        fl_row_shift_f(x, out, n, <float>m, <float>ls)
     else:
-        fl_row_shift_d(x, out, n, m, log_s)
+        fl_row_shift_d(x, out, n, m, ls)
 
 
 cdef inline double row_wdiff(const floating* x, const floating* w, Py_ssize_t n,
                              double m) noexcept nogil:
     if floating is float:
-        return fl_row_wdiff_f(x, w, n, m)
+        return fl_row_wdiff_f(x, w, n, <float>m)
     else:
         return fl_row_wdiff_d(x, w, n, m)
 
@@ -155,54 +217,38 @@ cdef inline void row_prob_sums(const floating* x, const floating* t, const float
                                Py_ssize_t n, double m, double keep, double eps_c,
                                double* wt, double* wtd) noexcept nogil:
     if floating is float:
-        fl_row_prob_sums_f(x, t, w, n, m, keep, eps_c, wt, wtd)
+        fl_row_prob_sums_f(x, t, w, n, <float>m, keep, eps_c, wt, wtd)
     else:
         fl_row_prob_sums_d(x, t, w, n, m, keep, eps_c, wt, wtd)
 
 
-cdef inline void row_prob_grad(const floating* x, const floating* e, const floating* t,
-                               const floating* w, floating* out, Py_ssize_t n, double m,
-                               double a, double g, double keep,
-                               double eps_c) noexcept nogil:
+cdef inline void row_prob_grad(const floating* x, double m, floating* g, const floating* t,
+                               const floating* w, Py_ssize_t n, double a, double gw,
+                               double keep, double eps_c) noexcept nogil:
     if floating is float:
-        fl_row_prob_grad_f(x, e, t, w, out, n, <float>m, <float>a, <float>g,
-                           <float>keep, <float>eps_c)
+        fl_row_prob_grad_f(x, <float>m, g, t, w, n, <float>a, <float>gw, <float>keep,
+                           <float>eps_c)
     else:
-        fl_row_prob_grad_d(x, e, t, w, out, n, m, a, g, keep, eps_c)
+        fl_row_prob_grad_d(x, m, g, t, w, n, a, gw, keep, eps_c)
 
 
-cdef inline double binary_run(int mode, const floating* x, const floating* t,
-                              const floating* w, const floating* pw, const floating* go,
-                              double g_scale, floating* loss, floating* grad,
+cdef inline void softmax_rows(int op, const floating* x, floating* out, Py_ssize_t rows,
                               Py_ssize_t n) noexcept nogil:
     if floating is float:
-        return fl_binary_run_f(mode, x, t, w, pw, go, g_scale, loss, grad, n)
+        fl_softmax_rows_f(op, x, out, rows, n)
     else:
-        return fl_binary_run_d(mode, x, t, w, pw, go, g_scale, loss, grad, n)
+        fl_softmax_rows_d(op, x, out, rows, n)
 
 
-cdef inline void rows_ms(const floating* x, Py_ssize_t rows, Py_ssize_t n, double* m,
-                         double* s, double* log_s, floating* e) noexcept nogil:
-    """(max, sum exp(x - max), its log) of `rows` contiguous rows; with few
-    classes also e = exp(x - max) of every element (e is then not NULL)."""
-    cdef fl_ms ms
-    cdef Py_ssize_t k
-    if e != NULL:
-        block_ms(x, rows, n, m, s, e)
+cdef inline void softmax_inner(int op, const floating* xo, floating* oo, Py_ssize_t n,
+                               Py_ssize_t inner, Py_ssize_t i0, Py_ssize_t cnt) noexcept nogil:
+    if floating is float:
+        fl_softmax_inner_f(op, xo, oo, n, inner, i0, cnt)
     else:
-        for k in range(rows):
-            ms = row_ms(x + k * n, n)
-            m[k] = ms.m
-            s[k] = ms.s
-    fl_log_many(s, log_s, rows)
+        fl_softmax_inner_d(op, xo, oo, n, inner, i0, cnt)
 
 
-def simd_width():
-    """What the vector loops of this module were compiled for."""
-    return FL_SIMD_WIDTH.decode("ascii")
-
-
-cdef double BCE_EPSILON = <float>1e-12
+# ----------------------------------------------------------------- helpers
 
 cdef struct Parts:
     double main      # weighted NLL (index targets), or the whole loss (probability targets)
@@ -238,54 +284,172 @@ cdef inline Py_ssize_t first_flagged(const Py_ssize_t* first,
 
 
 cdef inline Py_ssize_t rows_per_block(Py_ssize_t n_classes) noexcept nogil:
+    cdef Py_ssize_t rpb
     if n_classes >= BLOCK_ELEMS:
         return 1
-    return BLOCK_ELEMS // max(n_classes, 1)
+    rpb = BLOCK_ELEMS // max(n_classes, 1)
+    if rpb >= 16:
+        rpb -= rpb % 16
+    return rpb
 
 
-# ---------------------------------------------------------------- row losses
+cdef inline Py_ssize_t inner_rows(Py_ssize_t n_classes) noexcept nogil:
+    """Rows of an inner class axis per work item: consecutive rows (o, i),
+    a multiple of 16 (whole vectors of lanes), about BLOCK_ELEMS elements."""
+    return max(16, (BLOCK_ELEMS // max(n_classes, 1)) // 16 * 16)
 
-cdef inline Parts ce_index_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
-                               Py_ssize_t y, const floating* w, double w_total,
-                               double eps, floating* g,
-                               double g_scale) noexcept nogil:
-    """Cross-entropy of one row against class y, and its gradient if g != NULL.
 
-    main = w_y (lse - x_y); smooth = sum_c w_c (lse - x_c), written as
-    log(s)*W - sum_c w_c (x_c - m) so both parts are sums of non-negative terms.
-    Gradient: g_c = g_scale [p_c ((1-eps) w_y + eps/n W) - eps/n w_c - (1-eps) w_y [c == y]].
-    """
-    cdef Parts out
-    cdef double m = row_max(x, n, s)
-    cdef double xy = x[y * s], wy = w[y], eps_c = eps / n
-    cdef double d, e, sum_e = 0.0, wd = 0.0, log_s, inv, a
-    cdef Py_ssize_t c
-    if not is_finite(m):              # a +inf or NaN logit, or every class masked
-        out.main = NAN
-        out.smooth = NAN
-        if g != NULL:
-            row_fill(g, n, s, NAN)
-        return out
-    for c in range(n):
-        d = x[c * s] - m
-        e = exp(d)
-        sum_e += e
-        if eps > 0.0:
-            wd += w[c] * d
-        if g != NULL:
-            g[c * s] = <floating>e
-    log_s = log(sum_e)
-    out.main = wy * (log_s - (xy - m))
-    out.smooth = log_s * w_total - wd if eps > 0.0 else 0.0
-    if g != NULL:
-        inv = 1.0 / sum_e
-        a = (1.0 - eps) * wy + eps_c * w_total
-        for c in range(n):
-            g[c * s] = <floating>(g_scale * (g[c * s] * inv * a - eps_c * w[c]))
-        g[y * s] = <floating>(
-            g_scale * (exp((xy - m) - log_s) * a - eps_c * wy - (1.0 - eps) * wy))
-    return out
+cdef inline bint long_rows(Py_ssize_t rows, Py_ssize_t n,
+                           Py_ssize_t itemsize) noexcept nogil:
+    """Whether rows are cut into chunks: set by the shape, never by threads."""
+    return n > 2 * FL_CHUNK and (n * itemsize > LONG_BYTES or rows < FEW_ROWS)
 
+
+cdef void long_stats(const floating* xp, Py_ssize_t rows, Py_ssize_t n, double* cm,
+                     double* cs, double* M, double* S, int n_threads) noexcept nogil:
+    """Max M[r] and S[r] = sum exp(x - M[r]) of long contiguous rows, their
+    chunks in parallel (cm, cs: rows * chunks scratch). A row whose max is not
+    finite gets its exact max (+inf, -inf or NaN) and S = NaN."""
+    cdef Py_ssize_t nck = (n + FL_CHUNK - 1) // FL_CHUNK, it, r, k, off
+    cdef fl_ms ms
+    cdef double m, s, v
+    cdef bint special
+    for it in prange(rows * nck, schedule="static", num_threads=n_threads,
+                     use_threads_if=rows * n > PARALLEL_MIN):
+        r = it // nck
+        off = (it - r * nck) * FL_CHUNK
+        ms = chunk_ms(xp + r * n + off, min(<Py_ssize_t>FL_CHUNK, n - off))
+        cm[it] = ms.m
+        cs[it] = ms.s
+    for r in range(rows):
+        m = -INFINITY
+        special = False
+        for k in range(nck):
+            v = cm[r * nck + k]
+            if v != v or v == INFINITY:
+                special = True
+            elif v > m:
+                m = v
+        if special or m == -INFINITY:
+            M[r] = row_max_exact(xp + r * n, n)
+            S[r] = NAN
+            continue
+        s = 0.0
+        for k in range(nck):
+            v = cm[r * nck + k]
+            if v > -INFINITY:
+                s = s + cs[r * nck + k] * exp(v - m)
+        M[r] = m
+        S[r] = s
+
+
+def _long_scratch(Py_ssize_t rows, Py_ssize_t n):
+    nck = (n + FL_CHUNK - 1) // FL_CHUNK
+    return np.empty((4, rows * nck)), np.empty((4, rows))
+
+
+# ---------------------------------------------------------------- kernels
+
+def logsumexp(const floating[:, :, ::1] x,   # IN  (n_outer, n_classes, n_inner)
+              floating[:, ::1] out,          # OUT (n_outer, n_inner)
+              int n_threads):
+    cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
+    cdef Py_ssize_t rows = n_outer * inner, r, o, r0, blk, n_blocks
+    cdef Py_ssize_t rpb = rows_per_block(n)
+    cdef const floating* xp
+    cdef floating* op
+    cdef double[:, ::1] chunk_st, row_st
+    if rows == 0:
+        return
+    op = &out[0, 0]
+    if n == 0:
+        with nogil:
+            row_fill(op, rows, 1, -INFINITY)
+        return
+    xp = &x[0, 0, 0]
+    if inner != 1:
+        rpb = inner_rows(n)
+        n_blocks = (inner + rpb - 1) // rpb
+        with nogil:
+            for blk in prange(n_outer * n_blocks, schedule="static", num_threads=n_threads,
+                              use_threads_if=rows * n > PARALLEL_MIN):
+                o = blk // n_blocks
+                r0 = (blk - o * n_blocks) * rpb
+                softmax_inner(FL_LSE, xp + o * n * inner, op + o * inner, n, inner, r0,
+                              min(rpb, inner - r0))
+        return
+    if long_rows(rows, n, sizeof(floating)):
+        chunk_st, row_st = _long_scratch(rows, n)
+        with nogil:
+            long_stats(xp, rows, n, &chunk_st[0, 0], &chunk_st[1, 0], &row_st[0, 0],
+                       &row_st[1, 0], n_threads)
+            for r in range(rows):
+                op[r] = <floating>(row_st[0, r] + log(row_st[1, r])
+                                   if is_finite(row_st[0, r]) else row_st[0, r])
+        return
+    n_blocks = (rows + rpb - 1) // rpb
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=rows * n > PARALLEL_MIN):
+            r0 = blk * rpb
+            softmax_rows(FL_LSE, xp + r0 * n, op + r0, min(rpb, rows - r0), n)
+
+
+def softmax(const floating[:, :, ::1] x,     # IN  (n_outer, n_classes, n_inner)
+            floating[:, :, ::1] out,         # OUT like x; may be x itself
+            bint log_space,                  # log_softmax instead of softmax
+            int n_threads):
+    cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
+    cdef Py_ssize_t rows = n_outer * inner, r, o, off, r0, blk, n_blocks, it, nck
+    cdef Py_ssize_t rpb = rows_per_block(n)
+    cdef const floating* xp
+    cdef floating* op
+    cdef double[:, ::1] chunk_st, row_st
+    if rows == 0 or n == 0:
+        return
+    xp = &x[0, 0, 0]
+    op = &out[0, 0, 0]
+    if inner != 1:
+        rpb = inner_rows(n)
+        n_blocks = (inner + rpb - 1) // rpb
+        with nogil:
+            for blk in prange(n_outer * n_blocks, schedule="static", num_threads=n_threads,
+                              use_threads_if=rows * n > PARALLEL_MIN):
+                o = blk // n_blocks
+                r0 = (blk - o * n_blocks) * rpb
+                softmax_inner(FL_LOG_SOFTMAX if log_space else FL_SOFTMAX, xp + o * n * inner,
+                              op + o * n * inner, n, inner, r0, min(rpb, inner - r0))
+        return
+    if long_rows(rows, n, sizeof(floating)):
+        chunk_st, row_st = _long_scratch(rows, n)
+        nck = (n + FL_CHUNK - 1) // FL_CHUNK
+        with nogil:
+            long_stats(xp, rows, n, &chunk_st[0, 0], &chunk_st[1, 0], &row_st[0, 0],
+                       &row_st[1, 0], n_threads)
+            for r in range(rows):
+                row_st[2, r] = log(row_st[1, r]) if log_space else 1.0 / row_st[1, r]
+            for it in prange(rows * nck, schedule="static", num_threads=n_threads,
+                             use_threads_if=rows * n > PARALLEL_MIN):
+                r = it // nck
+                off = r * n + (it - r * nck) * FL_CHUNK
+                o = min(<Py_ssize_t>FL_CHUNK, (r + 1) * n - off)    # the chunk's length
+                if not is_finite(row_st[0, r]):
+                    vfill(op + off, o, NAN)
+                elif log_space:
+                    row_shift(xp + off, op + off, o, row_st[0, r], row_st[2, r])
+                else:
+                    row_expaff(xp + off, op + off, o, row_st[0, r], row_st[2, r], 0.0, NULL)
+        return
+    n_blocks = (rows + rpb - 1) // rpb
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=rows * n > PARALLEL_MIN):
+            r0 = blk * rpb
+            softmax_rows(FL_LOG_SOFTMAX if log_space else FL_SOFTMAX, xp + r0 * n,
+                         op + r0 * n, min(rpb, rows - r0), n)
+
+
+# ------------------------------------------------------- NLL, scalar rows
 
 cdef inline Parts nll_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
                           Py_ssize_t y, const floating* w, floating* g,
@@ -300,200 +464,147 @@ cdef inline Parts nll_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
     return out
 
 
-cdef inline Parts ce_prob_row(const floating* x, const floating* t, Py_ssize_t n,
-                              Py_ssize_t s, const floating* w, double eps,
-                              floating* g, double g_scale) noexcept nogil:
-    """-sum_c w_c t'_c log p_c with t' = (1-eps) t + eps/n, and its gradient.
-
-    Written log(s) sum_c w_c t'_c - sum_c w_c t'_c (x_c - m): like torch, a zero
-    target on a masked (-inf) class gives 0 * -inf = NaN in the loss.
-    Gradient: g_c = g_scale [(sum_k w_k t'_k) p_c - w_c t'_c].
-    """
-    cdef Parts out
-    cdef double m = row_max(x, n, s)
-    cdef double eps_c, d, e, tc, wt_c, sum_e = 0.0, wt = 0.0, wtd = 0.0, log_s, inv
-    cdef Py_ssize_t c
-    out.smooth = 0.0
-    if n == 0:                        # an empty sum over no classes
-        out.main = 0.0
-        return out
-    if not is_finite(m):
-        out.main = NAN
-        if g != NULL:
-            row_fill(g, n, s, NAN)
-        return out
-    eps_c = eps / n
-    for c in range(n):
-        d = x[c * s] - m
-        e = exp(d)
-        sum_e += e
-        wt_c = w[c] * (t[c * s] * (1.0 - eps) + eps_c)
-        wt += wt_c
-        wtd += wt_c * d
-        if g != NULL:
-            g[c * s] = <floating>e
-    log_s = log(sum_e)
-    out.main = log_s * wt - wtd
-    if g != NULL:
-        inv = 1.0 / sum_e
-        for c in range(n):
-            tc = t[c * s] * (1.0 - eps) + eps_c
-            g[c * s] = <floating>(g_scale * (wt * g[c * s] * inv - w[c] * tc))
-    return out
+cdef void class_loss_strided(int mode, const floating* xp, const int64_t* tp,
+                             const floating* wp, Py_ssize_t n_outer, Py_ssize_t n,
+                             Py_ssize_t inner, int64_t ignore_index, floating* lp,
+                             floating* gbase, const floating* grp, Py_ssize_t grs,
+                             double grad_scale, double* part, int n_threads) noexcept nogil:
+    """class_loss row by row: NLL (one element per row), and rows of no
+    classes (every target ignored, or an empty sum of probabilities: 0)."""
+    cdef Py_ssize_t rows = n_outer * inner, rpb = rows_per_block(n)
+    cdef Py_ssize_t n_blocks = (rows + rpb - 1) // rpb, blk, r, o, off, y
+    cdef double sa
+    cdef floating* gp
+    cdef Parts parts
+    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                      use_threads_if=rows * n > PARALLEL_MIN):
+        sa = 0.0
+        for r in range(blk * rpb, min(blk * rpb + rpb, rows)):
+            o = r // inner
+            off = o * n * inner + (r - o * inner)
+            gp = gbase + off if gbase != NULL else NULL
+            parts.main = 0.0
+            if mode == NLL_MODE and tp[r] != ignore_index:
+                parts = nll_row(xp + off, n, inner, tp[r], wp, gp, grad_scale * grp[r * grs])
+            elif gp != NULL:          # no part in the result, whatever the row holds
+                row_fill(gp, n, inner, 0.0)
+            if lp != NULL:
+                lp[r] = <floating>parts.main
+            sa = sa + parts.main
+        part[2 * blk] = sa
+        part[2 * blk + 1] = 0.0
 
 
-# ------------------------------------------------------------------- kernels
+# ------------------------------------------------------------ class losses
 
-def scratch(int n_threads, Py_ssize_t n, Py_ssize_t itemsize):
-    """Per-thread work space of the contiguous-row kernels, indexed by
-    threadid(): for each thread a block's row maxima, sums and log-sums
-    (3 * rows-per-block doubles), and with few classes the block's exps."""
-    cdef Py_ssize_t t = max(n_threads, 1), rpb = rows_per_block(n)
-    stats = np.empty((t, 3 * rpb), dtype=np.float64)
-    ebytes = np.empty((t, rpb * n * itemsize if n < FL_SMALL_C else 1), dtype=np.uint8)
-    return stats, ebytes
+cdef inline const floating* at_or_null(const floating* p, Py_ssize_t off) noexcept nogil:
+    """p + off, or NULL for a NULL p (an optional per-class array)."""
+    if p == NULL:
+        return NULL
+    return p + off
 
 
-cdef inline floating* block_stats(const floating* x, Py_ssize_t nr, Py_ssize_t n,
-                                  double* st, Py_ssize_t rpb, unsigned char* eb,
-                                  bint small) noexcept nogil:
-    """Fill st[0:nr] = row max, st[rpb:] = sum exp(x - max), st[2 rpb:] = its log
-    for nr contiguous rows at x; with few classes also the exps, returned."""
-    cdef floating* e = <floating*>eb if small else NULL
-    rows_ms(x, nr, n, st, st + rpb, st + 2 * rpb, e)
-    return e
-
-
-def logsumexp(const floating[:, :, ::1] x,   # IN  (n_outer, n_classes, n_inner)
-              floating[:, ::1] out,          # OUT (n_outer, n_inner)
-              int n_threads):
-    cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t rows = n_outer * inner, r, o, r0, nr, blk, n_blocks
-    cdef Py_ssize_t rpb = rows_per_block(n)
-    cdef bint small = n < FL_SMALL_C
-    cdef const floating* xp
-    cdef floating* op
-    cdef double* st
-    cdef double[:, ::1] stats
-    cdef unsigned char[:, ::1] ebytes
-    if rows == 0:
-        return
-    op = &out[0, 0]
-    if n == 0:
-        with nogil:
-            row_fill(op, rows, 1, -INFINITY)
-        return
-    xp = &x[0, 0, 0]
-    if inner != 1:
-        with nogil:
-            for r in prange(rows, schedule="static", num_threads=n_threads,
-                            use_threads_if=rows * n > PARALLEL_MIN):
-                o = r // inner
-                op[r] = <floating>row_logsumexp(xp + o * n * inner + (r - o * inner), n, inner)
-        return
-    stats, ebytes = scratch(n_threads, n, sizeof(floating))
-    n_blocks = (rows + rpb - 1) // rpb
-    with nogil:
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                          use_threads_if=rows * n > PARALLEL_MIN):
-            r0 = blk * rpb
-            nr = min(rpb, rows - r0)
-            st = &stats[threadid(), 0]
-            block_stats(xp + r0 * n, nr, n, st, rpb, &ebytes[threadid(), 0], small)
-            for r in range(nr):
-                if is_finite(st[r]):
-                    op[r0 + r] = <floating>(st[r] + st[2 * rpb + r])
+cdef void class_loss_long(int mode, const floating* xp, const int64_t* tp,
+                          const floating* pp, const floating* wp, bint unit_w,
+                          Py_ssize_t rows, Py_ssize_t n, int64_t ignore_index, double eps,
+                          double w_total, floating* lp, floating* gp, const floating* grp,
+                          Py_ssize_t grs, double grad_scale, double* cst, double* rst,
+                          Py_ssize_t nck, double* part, int n_threads) noexcept nogil:
+    """class_loss of long contiguous rows (CE index or probability targets),
+    their chunks in parallel. cst: 4 x rows * nck scratch, rst: 4 x rows;
+    part[2 r], part[2 r + 1]: row r's (main, smooth)."""
+    cdef double* M = rst
+    cdef double* S = rst + rows
+    cdef double* p0 = rst + 2 * rows
+    cdef double* p1 = rst + 3 * rows
+    cdef double eps_c = eps / n, keep = 1.0 - eps, ls, gs, wy, coef, main, smooth, a0, a1
+    cdef Py_ssize_t it, r, k, off, ln, y = 0
+    cdef bint need_sums = mode == FL_CE_PROB or eps > 0.0
+    # (no conditional expressions of const pointers: Cython's temporary
+    # drops the const and GCC warns)
+    cdef const floating* wsm = wp
+    cdef const floating* wdf = NULL
+    if unit_w or eps == 0.0:
+        wsm = NULL
+    if not unit_w:
+        wdf = wp
+    long_stats(xp, rows, n, cst, cst + rows * nck, M, S, n_threads)
+    # everything read from x before a gradient written in place overwrites it
+    for r in range(rows):
+        p0[r] = 0.0
+        p1[r] = 0.0
+        if mode == FL_CE_INDEX and tp[r] != ignore_index and is_finite(M[r]):
+            p0[r] = xp[r * n + tp[r]] - M[r]
+    if need_sums:
+        for it in prange(rows * nck, schedule="static", num_threads=n_threads,
+                         use_threads_if=rows * n > PARALLEL_MIN):
+            r = it // nck
+            off = (it - r * nck) * FL_CHUNK
+            ln = min(<Py_ssize_t>FL_CHUNK, n - off)
+            a0 = 0.0
+            a1 = 0.0
+            if is_finite(M[r]) and (mode == FL_CE_PROB or tp[r] != ignore_index):
+                if mode == FL_CE_PROB:
+                    row_prob_sums(xp + r * n + off, pp + r * n + off, wp + off, ln, M[r],
+                                  keep, eps_c, &a0, &a1)
                 else:
-                    op[r0 + r] = <floating>row_logsumexp(xp + (r0 + r) * n, n, 1)
-
-
-def softmax(const floating[:, :, ::1] x,     # IN  (n_outer, n_classes, n_inner)
-            floating[:, :, ::1] out,         # OUT like x; may be x itself
-            bint log_space,                  # log_softmax instead of softmax
-            int n_threads):
-    cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t rows = n_outer * inner, r, o, off, r0, nr, blk, n_blocks
-    cdef Py_ssize_t rpb = rows_per_block(n)
-    cdef bint small = n < FL_SMALL_C
-    cdef const floating* xp
-    cdef floating* op
-    cdef floating* e
-    cdef double* st
-    cdef double[:, ::1] stats
-    cdef unsigned char[:, ::1] ebytes
-    if rows == 0 or n == 0:
+                    a1 = row_wdiff(xp + r * n + off, at_or_null(wdf, off), ln, M[r])
+            cst[2 * rows * nck + it] = a0
+            cst[3 * rows * nck + it] = a1
+        for r in range(rows):
+            if mode == FL_CE_PROB:
+                p0[r] = sum_blocks(cst + 2 * rows * nck + r * nck, nck, 1)
+            p1[r] = sum_blocks(cst + 3 * rows * nck + r * nck, nck, 1)
+    for r in range(rows):
+        main = 0.0
+        smooth = 0.0
+        if mode == FL_CE_INDEX and tp[r] == ignore_index:
+            pass
+        elif not is_finite(M[r]):
+            main = NAN
+            smooth = NAN if (mode == FL_CE_INDEX and eps > 0.0) else 0.0
+        else:
+            ls = log(S[r])
+            if mode == FL_CE_INDEX:
+                main = wp[tp[r]] * (ls - p0[r])
+                if eps > 0.0:
+                    smooth = ls * w_total - p1[r]
+            else:
+                main = ls * p0[r] - p1[r]
+        part[2 * r] = main
+        part[2 * r + 1] = smooth
+        if lp != NULL:
+            lp[r] = <floating>((1.0 - eps) * main + eps_c * smooth
+                               if (mode == FL_CE_INDEX and eps > 0.0) else main)
+    if gp == NULL:
         return
-    xp = &x[0, 0, 0]
-    op = &out[0, 0, 0]
-    if inner != 1:
-        with nogil:
-            for r in prange(rows, schedule="static", num_threads=n_threads,
-                            use_threads_if=rows * n > PARALLEL_MIN):
-                o = r // inner
-                off = o * n * inner + (r - o * inner)
-                if log_space:
-                    row_log_softmax(xp + off, op + off, n, inner)
-                else:
-                    row_softmax(xp + off, op + off, n, inner)
-        return
-    stats, ebytes = scratch(n_threads, n, sizeof(floating))
-    n_blocks = (rows + rpb - 1) // rpb
-    with nogil:
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                          use_threads_if=rows * n > PARALLEL_MIN):
-            r0 = blk * rpb
-            nr = min(rpb, rows - r0)
-            st = &stats[threadid(), 0]
-            e = block_stats(xp + r0 * n, nr, n, st, rpb, &ebytes[threadid(), 0], small)
-            for r in range(nr):
-                off = (r0 + r) * n
-                if not is_finite(st[r]):
-                    if log_space:
-                        row_log_softmax(xp + off, op + off, n, 1)
-                    else:
-                        row_softmax(xp + off, op + off, n, 1)
-                elif log_space:
-                    row_shift(xp + off, op + off, n, st[r], st[2 * rpb + r])
-                else:
-                    row_expaff(xp + off, e + r * n if small else NULL, op + off, n,
-                               st[r], 1.0 / st[rpb + r], 0.0, NULL)
-
-
-cdef inline Parts ce_index_fast(const floating* x, const floating* e, Py_ssize_t n,
-                                Py_ssize_t y, const floating* w, bint unit_w,
-                                double w_total, double eps, double m, double s,
-                                double log_s, floating* g, double g_scale) noexcept nogil:
-    """ce_index_row for a contiguous row whose max m is finite, given
-    s = sum exp(x - m) (and the exps e, or NULL); same formulas."""
-    cdef Parts out
-    cdef double xy = x[y], wy = w[y], eps_c = eps / n, a, ey
-    out.main = wy * (log_s - (xy - m))
-    out.smooth = 0.0
-    if eps > 0.0:
-        out.smooth = log_s * w_total - row_wdiff(x, NULL if unit_w else w, n, m)
-    if g != NULL:
-        a = (1.0 - eps) * wy + eps_c * w_total
-        row_expaff(x, e, g, n, m, g_scale * a / s, g_scale * eps_c,
-                   NULL if (unit_w or eps == 0.0) else w)
-        # p_y from the same exp as the other classes: one ulp-level formula
-        ey = e[y] if e != NULL else fl_exp(xy - m)
-        g[y] = <floating>(g_scale * (ey / s * a - eps_c * wy - (1.0 - eps) * wy))
-    return out
-
-
-cdef inline Parts ce_prob_fast(const floating* x, const floating* e, const floating* t,
-                               Py_ssize_t n, const floating* w, double eps, double m,
-                               double s, double log_s, floating* g,
-                               double g_scale) noexcept nogil:
-    """ce_prob_row for a contiguous row whose max m is finite."""
-    cdef Parts out
-    cdef double wt, wtd
-    row_prob_sums(x, t, w, n, m, 1.0 - eps, eps / n, &wt, &wtd)
-    out.main = log_s * wt - wtd
-    out.smooth = 0.0
-    if g != NULL:
-        row_prob_grad(x, e, t, w, g, n, m, g_scale * wt / s, g_scale, 1.0 - eps, eps / n)
-    return out
+    for it in prange(rows * nck, schedule="static", num_threads=n_threads,
+                     use_threads_if=rows * n > PARALLEL_MIN):
+        r = it // nck
+        off = (it - r * nck) * FL_CHUNK
+        ln = min(<Py_ssize_t>FL_CHUNK, n - off)
+        gs = grad_scale * grp[r * grs]
+        if mode == FL_CE_INDEX and tp[r] == ignore_index:
+            vfill(gp + r * n + off, ln, 0.0)
+        elif not is_finite(M[r]):
+            vfill(gp + r * n + off, ln, NAN)
+        elif mode == FL_CE_INDEX:
+            wy = wp[tp[r]]
+            coef = keep * wy + eps_c * w_total
+            row_expaff(xp + r * n + off, gp + r * n + off, ln, M[r], gs * coef / S[r],
+                       gs * eps_c, at_or_null(wsm, off))
+        else:
+            row_prob_grad(xp + r * n + off, M[r], gp + r * n + off, pp + r * n + off,
+                          wp + off, ln, gs * p0[r] / S[r], gs, keep, eps_c)
+    if mode == FL_CE_INDEX:
+        for r in range(rows):
+            y = tp[r]
+            if y != ignore_index and is_finite(M[r]):
+                gs = grad_scale * grp[r * grs]
+                wy = wp[y]
+                coef = keep * wy + eps_c * w_total
+                gp[r * n + y] = <floating>(gs * (exp(p0[r]) / S[r] * coef - eps_c * wy
+                                                 - keep * wy))
 
 
 def class_loss(int mode,
@@ -513,7 +624,7 @@ def class_loss(int mode,
     cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
     cdef Py_ssize_t rows = n_outer * inner
     cdef bint want_loss = loss.shape[0] != 0, want_grad = grad.shape[0] != 0
-    cdef Py_ssize_t rpb = rows_per_block(n), n_blocks, blk, r, r0, r1, o, off, y, k
+    cdef Py_ssize_t rpb = rows_per_block(n), n_blocks, blk, r0, nck, o
     cdef Py_ssize_t grs = grad_rows.strides[0] // sizeof(floating) if rows else 0
     cdef const floating* xp = NULL
     cdef const floating* pp = NULL
@@ -522,31 +633,22 @@ def class_loss(int mode,
     cdef const int64_t* tp = NULL
     cdef floating* lp = NULL
     cdef floating* gbase = NULL
-    cdef floating* gp
-    cdef floating* e
-    cdef floating* er
-    cdef double* st
-    cdef double w_total = 0.0, eps = label_smoothing, sa, sb, g_r, value
+    cdef double w_total = 0.0, eps = label_smoothing
     cdef bint unit_w = True
-    cdef bint fast = inner == 1 and n > 0 and mode != MODE_NLL_INDEX
-    cdef bint small = n < FL_SMALL_C
-    cdef Parts parts
     cdef Py_ssize_t c
-    cdef double[:, ::1] stats
-    cdef unsigned char[:, ::1] ebytes
+    cdef fl_ce_args_f af
+    cdef fl_ce_args_d ad
+    cdef double[:, ::1] chunk_st, row_st, part
     if rows == 0:
         return 0.0, 0.0
-    n_blocks = (rows + rpb - 1) // rpb
-    partials = np.zeros((n_blocks, 2), dtype=np.float64)
-    cdef double[:, ::1] part = partials
     if n:
         xp = &x[0, 0, 0]
         wp = &weight[0]
         if want_grad:
             gbase = &grad[0, 0, 0]
-        if mode == MODE_CE_PROB:
+        if mode == FL_CE_PROB:
             pp = &prob[0, 0, 0]
-    if mode != MODE_CE_PROB:
+    if mode != FL_CE_PROB:
         tp = &target[0]
     if want_loss:
         lp = &loss[0]
@@ -554,69 +656,123 @@ def class_loss(int mode,
     for c in range(n):
         w_total += weight[c]
         unit_w = unit_w and weight[c] == 1.0
-    stats, ebytes = scratch(n_threads if fast else 1, n if fast else 1, sizeof(floating))
+    if n == 0 or mode == NLL_MODE:
+        n_blocks = (rows + rpb - 1) // rpb
+        part = np.zeros((n_blocks, 2), dtype=np.float64)
+        with nogil:
+            class_loss_strided(mode, xp, tp, wp, n_outer, n, inner, ignore_index, lp, gbase,
+                               grp, grs, grad_scale, &part[0, 0], n_threads)
+        return sum_blocks_pair(part)
+    if inner == 1 and long_rows(rows, n, sizeof(floating)):
+        nck = (n + FL_CHUNK - 1) // FL_CHUNK
+        chunk_st, row_st = _long_scratch(rows, n)
+        part = np.zeros((rows, 2), dtype=np.float64)
+        with nogil:
+            class_loss_long(mode, xp, tp, pp, wp, unit_w, rows, n, ignore_index, eps,
+                            w_total, lp, gbase, grp, grs, grad_scale, &chunk_st[0, 0],
+                            &row_st[0, 0], nck, &part[0, 0], n_threads)
+        return sum_blocks_pair(part)
+    if floating is float:
+        af.mode = mode
+        af.n = n
+        af.y = tp
+        af.ignore_index = ignore_index
+        af.t = pp
+        af.w = wp
+        af.unit_w = unit_w
+        af.w_total = w_total
+        af.eps = eps
+        af.loss = lp
+        af.grad = gbase
+        af.g_scale = grad_scale
+        af.go = grp
+        af.go_stride = grs
+    else:
+        ad.mode = mode
+        ad.n = n
+        ad.y = tp
+        ad.ignore_index = ignore_index
+        ad.t = pp
+        ad.w = wp
+        ad.unit_w = unit_w
+        ad.w_total = w_total
+        ad.eps = eps
+        ad.loss = lp
+        ad.grad = gbase
+        ad.g_scale = grad_scale
+        ad.go = grp
+        ad.go_stride = grs
+    if inner != 1:
+        rpb = inner_rows(n)
+        nck = (inner + rpb - 1) // rpb
+        part = np.zeros((n_outer * nck, 2), dtype=np.float64)
+        with nogil:
+            for blk in prange(n_outer * nck, schedule="static", num_threads=n_threads,
+                              use_threads_if=rows * n > PARALLEL_MIN):
+                o = blk // nck
+                r0 = (blk - o * nck) * rpb
+                if floating is float:
+                    fl_ce_inner_f(&af, xp, o, inner, r0, min(rpb, inner - r0), &part[blk, 0])
+                else:
+                    fl_ce_inner_d(&ad, xp, o, inner, r0, min(rpb, inner - r0), &part[blk, 0])
+        return sum_blocks_pair(part)
+    n_blocks = (rows + rpb - 1) // rpb
+    part = np.zeros((n_blocks, 2), dtype=np.float64)
     with nogil:
         for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
                           use_threads_if=rows * n > PARALLEL_MIN):
             r0 = blk * rpb
-            r1 = min(r0 + rpb, rows)
-            sa = 0.0
-            sb = 0.0
-            e = NULL
-            st = NULL
-            if fast:
-                st = &stats[threadid(), 0]
-                e = block_stats(xp + r0 * n, r1 - r0, n, st, rpb,
-                                &ebytes[threadid(), 0], small)
-            for r in range(r0, r1):
-                o = r // inner
-                off = o * n * inner + (r - o * inner)
-                gp = gbase + off if gbase != NULL else NULL
-                g_r = grad_scale * grp[r * grs]
-                k = r - r0
-                er = e + k * n if e != NULL else NULL
-                if mode == MODE_CE_PROB:
-                    if fast and is_finite(st[k]):
-                        parts = ce_prob_fast(xp + off, er, pp + off, n, wp, eps, st[k],
-                                             st[rpb + k], st[2 * rpb + k], gp, g_r)
-                    else:
-                        parts = ce_prob_row(xp + off, pp + off, n, inner, wp, eps, gp, g_r)
-                else:
-                    y = tp[r]
-                    if y == ignore_index:     # no part in the result, whatever it holds
-                        parts.main = 0.0
-                        parts.smooth = 0.0
-                        if gp != NULL:
-                            row_fill(gp, n, inner, 0.0)
-                    elif mode == MODE_NLL_INDEX:
-                        parts = nll_row(xp + off, n, inner, y, wp, gp, g_r)
-                    elif fast and is_finite(st[k]):
-                        parts = ce_index_fast(xp + off, er, n, y, wp, unit_w, w_total, eps,
-                                              st[k], st[rpb + k], st[2 * rpb + k], gp, g_r)
-                    else:
-                        parts = ce_index_row(xp + off, n, inner, y, wp, w_total,
-                                             eps, gp, g_r)
-                if want_loss:
-                    value = parts.main
-                    if eps > 0.0 and mode == MODE_CE_INDEX:
-                        value = (1.0 - eps) * parts.main + (eps / n) * parts.smooth
-                    lp[r] = <floating>value
-                sa = sa + parts.main
-                sb = sb + parts.smooth
-            part[blk, 0] = sa
-            part[blk, 1] = sb
-    return (sum_blocks(&part[0, 0], n_blocks, 2),
-            sum_blocks(&part[0, 1], n_blocks, 2))
+            if floating is float:
+                fl_ce_rows_f(&af, xp, r0, min(r0 + rpb, rows), &part[blk, 0])
+            else:
+                fl_ce_rows_d(&ad, xp, r0, min(r0 + rpb, rows), &part[blk, 0])
+    return sum_blocks_pair(part)
 
 
-cdef inline const floating* block_operand(const floating* base, Py_ssize_t s0,
+def sum_blocks_pair(double[:, ::1] partials):
+    """The compensated sums of the two columns of per-block (main, smooth)."""
+    return (sum_blocks(&partials[0, 0], partials.shape[0], 2),
+            sum_blocks(&partials[0, 1], partials.shape[0], 2))
+
+
+# ------------------------------------------------------- elementwise losses
+
+cdef enum OperandKind:
+    OP_SCALAR = 0     # one value for every element
+    OP_CONTIG = 1     # C-contiguous (n_rows, n_cols)
+    OP_TILED = 2      # one row for every row: a tiled copy, read at offset e % n_cols
+    OP_GENERAL = 3    # anything else: each block's elements gathered into a buffer
+
+
+def _operand_plan(op, Py_ssize_t n_cols):
+    """(kind, array) for a (n_rows, n_cols) broadcast view: the array read
+    by the kernel (for OP_TILED, the row repeated to cover a block from any
+    offset)."""
+    s0, s1 = op.strides
+    if s0 == 0 and s1 == 0:
+        return OP_SCALAR, op
+    if op.flags.c_contiguous:
+        return OP_CONTIG, op
+    if s0 == 0 and s1 == op.itemsize and n_cols <= BLOCK_ELEMS:
+        reps = (BLOCK_ELEMS + n_cols - 1) // n_cols + 1
+        return OP_TILED, np.ascontiguousarray(np.tile(op[0], reps)).reshape(1, -1)
+    return OP_GENERAL, op
+
+
+cdef inline const floating* block_operand(int kind, const floating* base, Py_ssize_t s0,
                                           Py_ssize_t s1, Py_ssize_t n_cols, Py_ssize_t e0,
                                           Py_ssize_t e1, floating* buf) noexcept nogil:
-    """Flat elements e0..e1-1 of a strided (broadcast) (n_rows, n_cols) operand as
-    one contiguous run: a pointer into it when it is C-contiguous, else a copy."""
-    cdef Py_ssize_t r = e0 // n_cols, col = e0 - r * n_cols, k
-    if s1 == 1 and s0 == n_cols:
+    """Flat elements e0..e1-1 of an operand as one contiguous run (NULL for a
+    scalar: the caller passes its value)."""
+    cdef Py_ssize_t r, col, k
+    if kind == OP_SCALAR:
+        return NULL
+    if kind == OP_CONTIG:
         return base + e0
+    if kind == OP_TILED:
+        return base + e0 % n_cols
+    r = e0 // n_cols
+    col = e0 - r * n_cols
     for k in range(e1 - e0):
         buf[k] = base[r * s0 + col * s1]
         col = col + 1
@@ -629,39 +785,49 @@ cdef inline const floating* block_operand(const floating* base, Py_ssize_t s0,
 def binary_loss(int mode,
                 const floating[:, ::1] x,         # IN  (n_rows, n_cols)
                 const floating[:, ::1] t,         # IN  (n_rows, n_cols)
-                const floating[:, :] weight,      # IN  (n_rows, n_cols) view, broadcast strides
-                const floating[:, :] pos_weight,  # IN  (n_rows, n_cols) view, broadcast strides
+                weight,                           # IN  (n_rows, n_cols) view, broadcast strides
+                pos_weight,                       # IN  (n_rows, n_cols) view, broadcast strides
                 floating[:, ::1] loss,            # OUT (n_rows, n_cols); empty: not wanted
                 floating[:, ::1] grad,            # OUT (n_rows, n_cols), may be x; empty: none
-                const floating[:, :] grad_out,    # IN  (n_rows, n_cols) view, broadcast strides
+                grad_out,                         # IN  (n_rows, n_cols) view, broadcast strides
                 double grad_scale,                # IN  multiplies every gradient
                 int n_threads):
     """Elementwise losses (BCE with logits, BCE, MSE); returns their sum.
 
     Elements are processed in blocks of BLOCK_ELEMS in flat order, whatever
     the row length, so a long 1-D input uses every thread too; a block is one
-    vector loop, its broadcast operands expanded into per-thread buffers.
+    vector loop. A broadcast operand is read as one value, as a tiled row, or
+    gathered per block.
     """
     cdef Py_ssize_t n_rows = x.shape[0], n_cols = x.shape[1]
     cdef Py_ssize_t size = n_rows * n_cols
     cdef bint want_loss = loss.shape[0] != 0, want_grad = grad.shape[0] != 0
     cdef Py_ssize_t n_blocks, blk, e, e1
-    cdef Py_ssize_t ws0, ws1, ps0, ps1, gs0, gs1
+    cdef int wk, pk, gk
     cdef const floating* xp
     cdef const floating* tp
-    cdef const floating* wp
-    cdef const floating* pwp
-    cdef const floating* gop
-    cdef const floating* wr
-    cdef const floating* pwr
-    cdef const floating* gor
     cdef floating* lp = NULL
     cdef floating* gbase = NULL
     cdef floating* buf
-    cdef double acc
+    cdef const floating* wr
+    cdef const floating* pwr
+    cdef const floating* gor
+    cdef const floating[:, :] wv
+    cdef const floating[:, :] pv
+    cdef const floating[:, :] gv
+    cdef floating w1, pw1, go1
     cdef floating[:, ::1] bufs
     if size == 0:
         return 0.0
+    wk, warr = _operand_plan(weight, n_cols)
+    pk, parr = _operand_plan(pos_weight, n_cols)
+    gk, garr = _operand_plan(grad_out, n_cols)
+    wv = warr
+    pv = parr
+    gv = garr
+    w1 = wv[0, 0]
+    pw1 = pv[0, 0]
+    go1 = gv[0, 0]
     n_blocks = (size + BLOCK_ELEMS - 1) // BLOCK_ELEMS
     partials = np.zeros(n_blocks, dtype=np.float64)
     cdef double[::1] part = partials
@@ -669,38 +835,43 @@ def binary_loss(int mode,
                     dtype=np.float32 if floating is float else np.float64)
     xp = &x[0, 0]
     tp = &t[0, 0]
-    wp = &weight[0, 0]
-    pwp = &pos_weight[0, 0]
-    gop = &grad_out[0, 0]
-    ws0 = weight.strides[0] // sizeof(floating)
-    ws1 = weight.strides[1] // sizeof(floating)
-    ps0 = pos_weight.strides[0] // sizeof(floating)
-    ps1 = pos_weight.strides[1] // sizeof(floating)
-    gs0 = grad_out.strides[0] // sizeof(floating)
-    gs1 = grad_out.strides[1] // sizeof(floating)
     if want_loss:
         lp = &loss[0, 0]
     if want_grad:
         gbase = &grad[0, 0]
+    cdef const floating* wbase = &wv[0, 0]
+    cdef const floating* pbase = &pv[0, 0]
+    cdef const floating* gbase_in = &gv[0, 0]
+    cdef Py_ssize_t ws0 = wv.strides[0] // sizeof(floating)
+    cdef Py_ssize_t ws1 = wv.strides[1] // sizeof(floating)
+    cdef Py_ssize_t ps0 = pv.strides[0] // sizeof(floating)
+    cdef Py_ssize_t ps1 = pv.strides[1] // sizeof(floating)
+    cdef Py_ssize_t gs0 = gv.strides[0] // sizeof(floating)
+    cdef Py_ssize_t gs1 = gv.strides[1] // sizeof(floating)
     with nogil:
         for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
                           use_threads_if=size > PARALLEL_MIN):
             buf = &bufs[threadid(), 0]
             e = blk * BLOCK_ELEMS
             e1 = min(e + BLOCK_ELEMS, size)
-            wr = xp + e                   # a placeholder where an operand is unused
-            pwr = wr
-            gor = wr
-            if mode != MODE_MSE:
-                wr = block_operand(wp, ws0, ws1, n_cols, e, e1, buf)
-            if mode == MODE_BCE_LOGITS:
-                pwr = block_operand(pwp, ps0, ps1, n_cols, e, e1, buf + BLOCK_ELEMS)
+            wr = NULL
+            pwr = NULL
+            gor = NULL
+            if mode != FL_MSE:
+                wr = block_operand(wk, wbase, ws0, ws1, n_cols, e, e1, buf)
+            if mode == FL_BCE_LOGITS:
+                pwr = block_operand(pk, pbase, ps0, ps1, n_cols, e, e1, buf + BLOCK_ELEMS)
             if want_grad:
-                gor = block_operand(gop, gs0, gs1, n_cols, e, e1, buf + 2 * BLOCK_ELEMS)
-            acc = binary_run(mode, xp + e, tp + e, wr, pwr, gor, grad_scale,
-                             lp + e if want_loss else NULL,
-                             gbase + e if want_grad else NULL, e1 - e)
-            part[blk] = acc
+                gor = block_operand(gk, gbase_in, gs0, gs1, n_cols, e, e1,
+                                    buf + 2 * BLOCK_ELEMS)
+            if floating is float:
+                part[blk] = fl_binary_run_f(mode, xp + e, tp + e, wr, w1, pwr, pw1, gor, go1,
+                                            grad_scale, lp + e if want_loss else NULL,
+                                            gbase + e if want_grad else NULL, e1 - e)
+            else:
+                part[blk] = fl_binary_run_d(mode, xp + e, tp + e, wr, w1, pwr, pw1, gor, go1,
+                                            grad_scale, lp + e if want_loss else NULL,
+                                            gbase + e if want_grad else NULL, e1 - e)
     return sum_blocks(&part[0], n_blocks, 1)
 
 
@@ -789,9 +960,9 @@ def read_floor(const floating[::1] x, int n_threads):
                           use_threads_if=size > PARALLEL_MIN):
             k0 = blk * BLOCK_ELEMS
             if floating is float:
-                part[blk] = fl_sum_f(xp + k0, min(BLOCK_ELEMS, size - k0))
+                part[blk] = fl_sum_f(xp + k0, min(<Py_ssize_t>BLOCK_ELEMS, size - k0))
             else:
-                part[blk] = fl_sum_d(xp + k0, min(BLOCK_ELEMS, size - k0))
+                part[blk] = fl_sum_d(xp + k0, min(<Py_ssize_t>BLOCK_ELEMS, size - k0))
     return sum_blocks(&part[0], n_blocks, 1)
 
 
@@ -808,29 +979,27 @@ def copy_floor(const floating[::1] x, floating[::1] out, int n_threads):
                           use_threads_if=size > PARALLEL_MIN):
             k0 = blk * BLOCK_ELEMS
             if floating is float:
-                fl_copy_f(xp + k0, op + k0, min(BLOCK_ELEMS, size - k0))
+                fl_copy_f(xp + k0, op + k0, min(<Py_ssize_t>BLOCK_ELEMS, size - k0))
             else:
-                fl_copy_d(xp + k0, op + k0, min(BLOCK_ELEMS, size - k0))
+                fl_copy_d(xp + k0, op + k0, min(<Py_ssize_t>BLOCK_ELEMS, size - k0))
 
 
 def math_map(str name, const floating[::1] x, floating[::1] out):
-    """out = name(x) through the kernels' vector loops: "exp" (float32 or
-    float64), "log" and "log1p" (float64). For tests/test_simd_math.py."""
+    """out = name(x) through the kernels' vector functions: "exp" (of x <= 0
+    only, the kernels' domain), "log" and "log1p". For tests/test_simd_math.py."""
     cdef Py_ssize_t n = x.shape[0]
+    cdef int fn
+    if name == "exp":
+        fn = FL_FN_EXP
+    elif name == "log":
+        fn = FL_FN_LOG
+    elif name == "log1p":
+        fn = FL_FN_LOG1P
+    else:
+        raise ValueError(f"math_map: unknown function {name!r}")
     if n == 0:
         return
-    if name == "exp":
-        if floating is float:
-            fl_map_expf(&x[0], &out[0], n)
-        else:
-            fl_map_exp(&x[0], &out[0], n)
-        return
     if floating is float:
-        raise TypeError(f"math_map: {name} is float64 only")
+        fl_map_f(fn, &x[0], &out[0], n)
     else:
-        if name == "log":
-            fl_map_log(&x[0], &out[0], n)
-        elif name == "log1p":
-            fl_map_log1p(&x[0], &out[0], n)
-        else:
-            raise ValueError(f"math_map: unknown function {name!r}")
+        fl_map_d(fn, &x[0], &out[0], n)

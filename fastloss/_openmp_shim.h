@@ -48,16 +48,8 @@ static int fl_cpu_has_avx2(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
-static int fl_cpu_has_avx512(void)
-{
-    __builtin_cpu_init();
-    return fl_cpu_has_avx2() && __builtin_cpu_supports("avx512f")
-        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl");
-}
 #else
 static int fl_cpu_has_avx2(void) { return 0; }
-static int fl_cpu_has_avx512(void) { return 0; }
 #endif
 
 #endif

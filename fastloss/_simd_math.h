@@ -1,138 +1,149 @@
-/* Vectorizable elementary functions and row loops for the fastloss kernels.
+/* Vector exp, log and log1p for the fastloss kernels (float and double).
  *
  * GCC and Clang do not vectorize calls to the C library's exp/log without
- * -ffast-math, which fastloss refuses (it breaks inf/NaN semantics). The
- * functions here are branch-free (selects, not jumps) and inline, so the
- * `#pragma omp simd` loops below become vector code at whatever width the
- * translation unit is compiled for: the same source is compiled once per SIMD
- * path (baseline x86-64, AVX2, AVX-512) and the path is picked at import.
+ * -ffast-math, which fastloss refuses (it breaks inf/NaN semantics), so the
+ * kernels use these: branch-free functions on the vector types of
+ * _simd_vec.h, inlined into the kernels' loops.
  *
- *   fl_expf  exp in float arithmetic           (float32 kernels)
- *   fl_exp   exp in double arithmetic          (float64 kernels, BCE)
- *   fl_log   log in double                     (log-sum-exp, BCE on probabilities)
- *   fl_log1p log1p in double                   (BCE)
+ *   vf_exp_neg, vd_exp_neg   exp(x) for x <= 0 (NaN propagates): every
+ *                            exponential in the kernels is exp(x - max) or
+ *                            exp(-|x|), so no argument is ever positive
+ *   vf_log, vd_log           log(x) for every x (negative: NaN)
+ *   vf_log1p, vd_log1p       log1p(x) for every x (below -1: NaN)
  *
- * Method (textbook, e.g. Muller, "Elementary Functions", ch. 11 and fdlibm's
- * comments): exp reduces x = k ln2 + r with |r| <= ln2/2 (Cody-Waite, ln2
- * split in a high part with trailing zero bits and a low part), evaluates the
- * Taylor series of exp(r) by Horner and scales by 2^k in two steps so that
- * subnormal results and k = 128 (float) or 1024 (double) need no branch. log
- * writes x = 2^e z with z in [sqrt(1/2), sqrt(2)), s = (z-1)/(z+1), and
- * log z = 2 atanh(s) as a series in s^2. log1p(x) = log(u) + (x - (u-1))/u
- * with u = 1 + x rounded, which recovers the bits lost in forming u
- * (Goldberg, "What every computer scientist should know...", thm. 4).
- * The coefficients are 1/k! and 2/(2j+1): exact rationals, no fitting.
- * tests/test_simd_math.py measures the error in ulps over the whole range.
+ * exp: x = k ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 split into a high
+ * part with trailing zero bits, so k * hi is exact, and a low part); exp(r)
+ * by a polynomial whose constant and linear coefficients are 1 and whose
+ * others are minimax (tools/minimax.py); the result is p * 2^-B * 2^(k+B),
+ * with p's coefficients prescaled by 2^-B (exact) so that 2^(k+B) is a
+ * normal number for every k down to the smallest subnormal result, and a
+ * single multiplication rounds it (B = 24 in float, 54 in double).
+ *
+ * log: x = 2^e z with z in [sqrt(1/2), sqrt(2)) read off the bits, f = z - 1
+ * (exact), log x = e ln2 + log1p(f), log1p(f) by a minimax polynomial
+ * f + f^2 P(f) (float) or by 2 atanh(f / (2 + f)) (double). log1p(x) uses the
+ * same f, obtained without rounding error from x itself: f = (x + 1 - 2^e)
+ * 2^-e, where e is the exponent of 1 + x.
  */
 #ifndef FASTLOSS_SIMD_MATH_H
 #define FASTLOSS_SIMD_MATH_H
 
-#include <math.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-
-#if defined(__GNUC__) || defined(__clang__)
-#define FL_PRAGMA(x) _Pragma(#x)
-#define FL_INLINE static inline __attribute__((always_inline))
-#else
-#define FL_PRAGMA(x)
-#define FL_INLINE static __inline
-#endif
-
-/* ------------------------------------------------------------ bit casts */
-
-FL_INLINE uint32_t fl_bits_f(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
-FL_INLINE float fl_from_bits_f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
-FL_INLINE uint64_t fl_bits_d(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
-FL_INLINE double fl_from_bits_d(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+#include "_simd_vec.h"
 
 /* ------------------------------------------------------------------ exp */
 
-FL_INLINE float fl_expf(float x)
+FL_INLINE vf vf_exp_neg(vf x)
 {
-    /* Clamp first (a NaN becomes -104 here and is restored at the end):
-     * exp(-104) rounds to 0 and exp(89) overflows to inf through the same
-     * arithmetic as any other argument. */
-    float xc = x > -104.0f ? x : -104.0f;
-    xc = xc < 89.0f ? xc : 89.0f;
-    /* k = round(x / ln2) by the 1.5 * 2^23 shifter (exact for |k| < 2^22) */
-    float kf = (xc * 0x1.715476p+0f + 0x1.8p23f) - 0x1.8p23f;
-    /* ln2 = 0x1.62ep-1 (12 trailing zero bits: k * hi is exact) + 0x1.0bfbe8p-15 */
-    float r = xc - kf * 0x1.62ep-1f;
+    const float B = 0x1p-24f;
+    /* vf_max returns its second operand for a NaN: NaN passes, -inf -> -104 */
+    vf xc = vf_max(vf_set1(-104.0f), x);
+    vf t = xc * 0x1.715476p+0f + 0x1.8p23f;         /* 1.5 * 2^23 + round(x / ln2) */
+    vf kf = t - 0x1.8p23f;
+    vf r = xc - kf * 0x1.62ep-1f;                  /* 0x1.62ep-1: 12 trailing zeros */
     r = r - kf * 0x1.0bfbe8p-15f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t k = (int32_t)kf;                    /* in [-150, 128] */
-    int32_t k1 = k >> 1, k2 = k - k1;           /* each in [-75, 64] */
-    float s1 = fl_from_bits_f((uint32_t)(k1 + 127) << 23);
-    float s2 = fl_from_bits_f((uint32_t)(k2 + 127) << 23);
-    float res = (p * s1) * s2;                  /* one rounding if subnormal */
-    return x == x ? res : x;
+    vf p = vf_set1(B * 0x1.6a2358p-10f);
+    p = p * r + B * 0x1.123a68p-7f;
+    p = p * r + B * 0x1.5558f4p-5f;
+    p = p * r + B * 0x1.55549p-3f;
+    p = p * r + B * 0x1.fffffcp-2f;
+    p = p * r + B;
+    p = p * r + B;
+    /* the low bits of t hold k; (k + 127 + 24) << 23 is 2^(k+24) */
+    return p * vf_from_bits((vf_bits(t) + 151u) << 23);
 }
 
-/* 2^k for an integral double k in [-1022, 1023], built from its bits: the
- * 1.5 * 2^52 shifter leaves k in the low mantissa bits. */
-FL_INLINE double fl_pow2_d(double k)
+FL_INLINE vd vd_exp_neg(vd x)
 {
-    uint64_t u = fl_bits_d(k + 0x1.8p52);
-    return fl_from_bits_d((u + 1023) << 52);
-}
-
-FL_INLINE double fl_exp(double x)
-{
-    double xc = x > -746.0 ? x : -746.0;
-    xc = xc < 710.0 ? xc : 710.0;
-    double kd = (xc * 0x1.71547652b82fep+0 + 0x1.8p52) - 0x1.8p52;
-    /* ln2 = 0x1.62e42p-1 (32 trailing zero bits) + 0x1.fdf473de6af28p-22 */
-    double r = xc - kd * 0x1.62e42p-1;
+    const double B = 0x1p-54;
+    vd xc = vd_max(vd_set1(-746.0), x);
+    vd t = xc * 0x1.71547652b82fep+0 + 0x1.8p52;
+    vd kd = t - 0x1.8p52;
+    vd r = xc - kd * 0x1.62e42p-1;                   /* 32 trailing zero bits */
     r = r - kd * 0x1.fdf473de6af28p-22;
-    double p = 1.0 / 6227020800.0;              /* 1/13! */
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    /* k in [-1076, 1025]: split in two halves that are each a normal power */
-    double k1 = (kd * 0.5 + 0x1.8p52) - 0x1.8p52;
-    double res = (p * fl_pow2_d(k1)) * fl_pow2_d(kd - k1);
-    return x == x ? res : x;
+    vd p = vd_set1(B * 0x1.af639d5e790f3p-26);
+    p = p * r + B * 0x1.28b46ded88a2ap-22;
+    p = p * r + B * 0x1.71ddf6771e622p-19;
+    p = p * r + B * 0x1.a01993509be35p-16;
+    p = p * r + B * 0x1.a01a01b021b31p-13;
+    p = p * r + B * 0x1.6c16c18624e69p-10;
+    p = p * r + B * 0x1.111111110f7d6p-7;
+    p = p * r + B * 0x1.5555555550351p-5;
+    p = p * r + B * 0x1.5555555555558p-3;
+    p = p * r + B * 0x1.0000000000009p-1;
+    p = p * r + B;
+    p = p * r + B;
+    return p * vd_from_bits((vd_bits(t) + 1077u) << 52);
 }
 
 /* ------------------------------------------------------------------ log */
 
-FL_INLINE double fl_log(double x)
+/* log1p(f) for f in [sqrt(1/2) - 1, sqrt(2) - 1]: f + f^2 P(f), P minimax */
+FL_INLINE vf vf_log1p_core(vf f)
 {
-    /* subnormals: scale by 2^52 first */
-    int tiny = x < 0x1p-1022;
-    double xs = tiny ? x * 0x1p52 : x;
-    double ebias = tiny ? 52.0 : 0.0;
-    /* t = bits(x) - bits(sqrt(1/2)) + 2^62 stays positive for every positive
-     * normal x, so unsigned shifts give e = floor(log2(x / sqrt(1/2))). */
-    uint64_t u = fl_bits_d(xs);
-    uint64_t t = u - 0x3fe6a09e667f3bcdULL + 0x4000000000000000ULL;
-    uint64_t ebits = t >> 52;                       /* e + 1024 */
-    double e = fl_from_bits_d(ebits | 0x4330000000000000ULL) - 0x1p52 - 1024.0 - ebias;
-    double z = fl_from_bits_d(u - ((t & 0xfff0000000000000ULL) - 0x4000000000000000ULL));
-    double f = z - 1.0;                             /* in [-0.293, 0.415) */
-    double s = f / (2.0 + f);
-    double w = s * s;
-    /* R = sum_{j>=1} 2 w^j / (2j+1); log(1+f) = f - (hfsq - s (hfsq + R)) */
-    double q = 2.0 / 23.0;
+    vf p = vf_set1(-0x1.383022p-4f);
+    p = p * f + 0x1.084864p-3f;
+    p = p * f - 0x1.0f3766p-3f;
+    p = p * f + 0x1.22719cp-3f;
+    p = p * f - 0x1.54276ep-3f;
+    p = p * f + 0x1.99a3f2p-3f;
+    p = p * f - 0x1.000426p-2f;
+    p = p * f + 0x1.55555p-2f;
+    p = p * f - 0x1.fffff8p-2f;
+    return f + (f * f) * p;
+}
+
+/* e ln2 + log1p(f), ln2 split so that e * hi is exact */
+FL_INLINE vf vf_log_finish(vf ef, vf f)
+{
+    return ef * 0x1.62ep-1f + (vf_log1p_core(f) + ef * 0x1.0bfbe8p-15f);
+}
+
+/* exponent e of x >= 2^-126 such that x 2^-e is in [sqrt(1/2), sqrt(2)) */
+FL_INLINE vi32 vf_log_exponent(vf x)
+{
+    return ((vi32)vf_bits(x) - 0x3f3504f3) >> 23;
+}
+
+FL_INLINE vf vf_log(vf x)
+{
+    vi32 tiny = x < 0x1p-126f;
+    vf xs = vf_select(tiny, x * 0x1p23f, x);
+    vi32 e = vf_log_exponent(xs);
+    vf z = vf_from_bits(vf_bits(xs) - ((vu32)e << 23));
+    vf ef = __builtin_convertvector(e, vf) - vf_select(tiny, vf_set1(23.0f), vf_set1(0.0f));
+    vf res = vf_log_finish(ef, z - 1.0f);
+    res = vf_select(x == INFINITY, x, res);
+    res = vf_select(x == 0.0f, vf_set1(-INFINITY), res);
+    res = vf_select(x < 0.0f, vf_set1(NAN), res);
+    return vf_select(x != x, x, res);
+}
+
+/* log1p(x) = e ln2 + log1p(f) with 1 + x = 2^e (1 + f): f = x 2^-e + (2^-e - 1)
+ * in one rounding (exact where it matters), 2^-e built in two factors so that
+ * each is a normal number */
+FL_INLINE vf vf_log1p(vf x)
+{
+    vi32 e = vf_log_exponent(1.0f + x);
+    vi32 e1 = e >> 1;
+    vf s1 = vf_from_bits((vu32)(127 - e1) << 23);
+    vf s2 = vf_from_bits((vu32)(127 - (e - e1)) << 23);
+    vf s = s1 * s2;
+    vf f = (x * s1) * s2 + (s - 1.0f);
+    vf res = vf_log_finish(__builtin_convertvector(e, vf), f);
+    res = vf_select(x == INFINITY, x, res);
+    res = vf_select(x == -1.0f, vf_set1(-INFINITY), res);
+    res = vf_select(x < -1.0f, vf_set1(NAN), res);
+    return vf_select(x != x, x, res);
+}
+
+/* log1p(f) for f in [sqrt(1/2) - 1, sqrt(2) - 1], as 2 atanh(s) with
+ * s = f / (2 + f): f - (h - s (h + R)), h = f^2 / 2, R = sum_j 2 w^j / (2j+1),
+ * w = s^2 <= 0.0295 (Taylor; the 11 terms reach 2^-60) */
+FL_INLINE vd vd_log1p_core(vd f)
+{
+    vd s = f / (2.0 + f);
+    vd w = s * s;
+    vd q = vd_set1(2.0 / 23.0);
     q = q * w + 2.0 / 21.0;
     q = q * w + 2.0 / 19.0;
     q = q * w + 2.0 / 17.0;
@@ -143,50 +154,117 @@ FL_INLINE double fl_log(double x)
     q = q * w + 2.0 / 7.0;
     q = q * w + 2.0 / 5.0;
     q = q * w + 2.0 / 3.0;
-    double R = q * w;
-    double hfsq = 0.5 * f * f;
-    double res = e * 0x1.62e42p-1
-                 + (f - (hfsq - (s * (hfsq + R) + e * 0x1.fdf473de6af28p-22)));
-    res = x == INFINITY ? x : res;
-    res = x == 0.0 ? -INFINITY : res;
-    res = x < 0.0 ? NAN : res;
-    return x == x ? res : x;
+    vd R = q * w;
+    vd h = 0.5 * f * f;
+    return f - (h - s * (h + R));
 }
 
-FL_INLINE double fl_log1p(double x)
+/* an int64 vector of small values (|e| < 2^51) as doubles: AVX2 has no
+ * instruction for it, so the integer goes into the mantissa of 1.5 2^52
+ * (where the spacing is 1 on both sides, negative values included) */
+FL_INLINE vd vd_small_int_to_double(vi64 e)
 {
-    double u = 1.0 + x;
-    double res = fl_log(u) + (x - (u - 1.0)) / u;
-    res = x == INFINITY ? x : res;
-    res = x == -1.0 ? -INFINITY : res;
-    res = x < -1.0 ? NAN : res;
-    return x == x ? res : x;
+    return (vd)(e + 0x4338000000000000LL) - 0x1.8p52;
 }
 
-/* Each function over an array, through the same vector loop the kernels use
- * (for tests/test_simd_math.py). Arrays must not overlap. */
-static void fl_map_expf(const float* x, float* out, ptrdiff_t n)
+FL_INLINE vd vd_log_finish(vd ed, vd f)
 {
-    FL_PRAGMA(omp simd)
-    for (ptrdiff_t j = 0; j < n; j++) out[j] = fl_expf(x[j]);
+    return ed * 0x1.62e42p-1 + (vd_log1p_core(f) + ed * 0x1.fdf473de6af28p-22);
 }
 
-static void fl_map_exp(const double* x, double* out, ptrdiff_t n)
+FL_INLINE vi64 vd_log_exponent(vd x)
 {
-    FL_PRAGMA(omp simd)
-    for (ptrdiff_t j = 0; j < n; j++) out[j] = fl_exp(x[j]);
+    return ((vi64)vd_bits(x) - 0x3fe6a09e667f3bcdLL) >> 52;
 }
 
-static void fl_map_log(const double* x, double* out, ptrdiff_t n)
+FL_INLINE vd vd_log(vd x)
 {
-    FL_PRAGMA(omp simd)
-    for (ptrdiff_t j = 0; j < n; j++) out[j] = fl_log(x[j]);
+    vi64 tiny = x < 0x1p-1022;
+    vd xs = vd_select(tiny, x * 0x1p52, x);
+    vi64 e = vd_log_exponent(xs);
+    vd z = vd_from_bits(vd_bits(xs) - ((vu64)e << 52));
+    vd ed = vd_small_int_to_double(e) - vd_select(tiny, vd_set1(52.0), vd_set1(0.0));
+    vd res = vd_log_finish(ed, z - 1.0);
+    res = vd_select(x == INFINITY, x, res);
+    res = vd_select(x == 0.0, vd_set1(-INFINITY), res);
+    res = vd_select(x < 0.0, vd_set1(NAN), res);
+    return vd_select(x != x, x, res);
 }
 
-static void fl_map_log1p(const double* x, double* out, ptrdiff_t n)
+FL_INLINE vd vd_log1p(vd x)
 {
-    FL_PRAGMA(omp simd)
-    for (ptrdiff_t j = 0; j < n; j++) out[j] = fl_log1p(x[j]);
+    vi64 e = vd_log_exponent(1.0 + x);
+    vi64 e1 = e >> 1;
+    vd s1 = vd_from_bits((vu64)(1023 - e1) << 52);
+    vd s2 = vd_from_bits((vu64)(1023 - (e - e1)) << 52);
+    vd s = s1 * s2;
+    vd f = (x * s1) * s2 + (s - 1.0);
+    vd res = vd_log_finish(vd_small_int_to_double(e), f);
+    res = vd_select(x == INFINITY, x, res);
+    res = vd_select(x == -1.0, vd_set1(-INFINITY), res);
+    res = vd_select(x < -1.0, vd_set1(NAN), res);
+    return vd_select(x != x, x, res);
+}
+
+/* ------------------------------------------- log of a sum of exponentials
+ *
+ * The sum s = sum_j exp(x_j - max) of a row is at least 1 (the max's own
+ * term) and finite: its log needs none of the special cases above. s is
+ * split exactly as 2^e (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1), in double;
+ * the float version then evaluates log1p(f) in float, which keeps float
+ * accuracy relative to the result even for s = 1 + tiny (f is exact in
+ * double before it is rounded to float). Lanes holding anything else (an
+ * ignored row's garbage) give garbage, never a trap. */
+
+FL_INLINE vd vd_frac_ge1(vd s, vd* ed)
+{
+    vi64 e = vd_log_exponent(s);
+    *ed = vd_small_int_to_double(e);
+    return vd_from_bits(vd_bits(s) - ((vu64)e << 52)) - 1.0;
+}
+
+/* log s for s >= 1 in double */
+FL_INLINE vd vd_log_sum(vd s)
+{
+    vd ed, f = vd_frac_ge1(s, &ed);
+    return vd_log_finish(ed, f);
+}
+
+/* log s for s >= 1 given as two double vectors (lanes of lo, then hi), in
+ * float */
+FL_INLINE vf vf_log_sum(vd lo, vd hi)
+{
+    vd elo, ehi, flo = vd_frac_ge1(lo, &elo), fhi = vd_frac_ge1(hi, &ehi);
+    return vf_log_finish(vf_from_d(elo, ehi), vf_from_d(flo, fhi));
+}
+
+/* ------------------------------------------------- over arrays, for tests */
+
+enum { FL_FN_EXP = 0, FL_FN_LOG = 1, FL_FN_LOG1P = 2 };
+
+FL_INLINE vf vf_apply(int fn, vf v)
+{
+    return fn == FL_FN_EXP ? vf_exp_neg(v) : fn == FL_FN_LOG ? vf_log(v) : vf_log1p(v);
+}
+
+FL_INLINE vd vd_apply(int fn, vd v)
+{
+    return fn == FL_FN_EXP ? vd_exp_neg(v) : fn == FL_FN_LOG ? vd_log(v) : vd_log1p(v);
+}
+
+/* out[j] = fn(x[j]) through the vector functions (the exp for x <= 0 only) */
+static void fl_map_f(int fn, const float* x, float* out, ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+    for (; j + FL_VLF <= n; j += FL_VLF) vf_store(out + j, vf_apply(fn, vf_load(x + j)));
+    if (j < n) vf_store_part(out + j, vf_apply(fn, vf_load_part(x + j, n - j, 0.0f)), n - j);
+}
+
+static void fl_map_d(int fn, const double* x, double* out, ptrdiff_t n)
+{
+    ptrdiff_t j = 0;
+    for (; j + FL_VLD <= n; j += FL_VLD) vd_store(out + j, vd_apply(fn, vd_load(x + j)));
+    if (j < n) vd_store_part(out + j, vd_apply(fn, vd_load_part(x + j, n - j, 0.0)), n - j);
 }
 
 #endif
