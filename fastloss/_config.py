@@ -24,6 +24,12 @@ _default_threads: Optional[int] = None   # set by set_num_threads; None: OpenMP'
 _threads_used = False          # a kernel was given more than one thread
 _forked_after_threads = False  # this process was forked after that
 
+# More threads than this never help a kernel, and GNU OpenMP ends the process
+# when it cannot create the threads a parallel region asks for
+# (num_threads=10**6: "libgomp: Thread creation failed"), so larger requests
+# are clamped; results are the same for any number of threads.
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
+
 
 def openmp_enabled() -> bool:
     return bool(_openmp.openmp_version() > 0)
@@ -55,7 +61,8 @@ def get_num_threads() -> int:
         The value given to :func:`set_num_threads` (or :func:`num_threads`),
         else OpenMP's current maximum in the calling thread: the limit set by
         ``threadpoolctl.threadpool_limits``, else ``OMP_NUM_THREADS``, else the
-        number of CPUs. Always 1 in a build without OpenMP, and in a
+        number of CPUs; at most ``max(64, 4 * os.cpu_count())`` (larger
+        requests are clamped). Always 1 in a build without OpenMP, and in a
         process forked after fastloss ran a kernel on several threads
         with GNU OpenMP (whose thread pool does not survive ``fork``).
 
@@ -68,8 +75,8 @@ def get_num_threads() -> int:
     if not openmp_enabled() or _forked_after_threads:
         return 1
     if _default_threads is not None:
-        return _default_threads
-    return _openmp.omp_max_threads()
+        return min(_default_threads, MAX_THREADS)
+    return min(_openmp.omp_max_threads(), MAX_THREADS)
 
 
 def set_num_threads(n: Optional[int]) -> None:
@@ -140,6 +147,7 @@ def resolve_num_threads(num_threads: Optional[int]) -> int:
     n = get_num_threads() if num_threads is None else int(check_num_threads(num_threads))
     if _forked_after_threads:
         return 1
+    n = min(n, MAX_THREADS)
     if n > 1:
         _threads_used = True
     return n

@@ -193,3 +193,31 @@ def test_omp_num_threads_sets_the_default(value):
     out = run_python("import fastloss; print(fastloss.get_num_threads())",
                      OMP_NUM_THREADS=value)
     assert out.split() == [value]
+
+
+@needs_openmp
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer cannot run under an address-space limit")
+def test_huge_thread_counts_are_clamped():
+    # num_threads=1000 under a 3 GB address-space limit (10**6 anywhere) made
+    # GNU OpenMP fail to create the threads and end the process ("libgomp:
+    # Thread creation failed"); 2**31 and beyond raised OverflowError from the
+    # kernel call. Calls clamp to MAX_THREADS; results are the same bits.
+    out = run_python(
+        "import resource, numpy as np, fastloss\n"
+        "from fastloss import _config\n"
+        "resource.setrlimit(resource.RLIMIT_AS,\n"
+        "                   (3 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))\n"
+        "x = np.random.default_rng(0).standard_normal((100_000, 10)).astype(np.float32)\n"
+        "y = np.random.default_rng(1).integers(0, 10, 100_000)\n"
+        "want = fastloss.logsumexp(x, num_threads=1), fastloss.cross_entropy(x, y)\n"
+        "for n in (1000, 10**6, 2**31, 2**63, 2**100):\n"
+        "    got = fastloss.logsumexp(x, num_threads=n), fastloss.cross_entropy(\n"
+        "        x, y, num_threads=n)\n"
+        "    assert all(np.array_equal(g, w) for g, w in zip(got, want)), n\n"
+        "    with fastloss.num_threads(n):\n"
+        "        assert fastloss.get_num_threads() == _config.MAX_THREADS\n"
+        "        assert np.array_equal(fastloss.softmax(x), fastloss.softmax(x, num_threads=1))\n"
+        "print('ok', _config.MAX_THREADS)\n"
+    )
+    assert out.split()[0] == "ok"
