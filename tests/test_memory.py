@@ -132,9 +132,11 @@ def test_100_000_calls_leave_the_resident_set_flat():
         assert proc.returncode == 0, err
         results.update(json.loads(out))
     assert set(results) == set(names)
-    grown = {name: after - before for name, (before, after) in results.items()
-             if after - before > MAX_GROWTH}
+    growth = {name: after - before for name, (before, after) in results.items()}
+    grown = {name: g for name, g in growth.items() if g > MAX_GROWTH}
     assert not grown, f"resident set grew over {CALLS:,} calls (bytes): {grown}"
+    print(f"{len(names)} functions x {CALLS:,} calls: the resident set grew by at most "
+          f"{max(growth.values()):,} bytes ({max(growth, key=growth.get)})")
 
 
 # ------------------------------------------------------------- no copies
