@@ -12,6 +12,12 @@ a few per cent of it). The ratio is the pool's throughput over one thread's:
 they serialize. A control holding the GIL (a pure-Python loop) shows what
 serialization measures in the same run. Rounds alternate serial and pool;
 the table gives medians of ``--repeat`` rounds.
+
+That ratio needs two idle cores. The last column needs none: while the
+calls run on one thread, another Python thread sleeps 0.5 ms and counts,
+again and again; its count per second, as a share of its count while
+nothing else runs, is near 1 when the calls release the GIL (it only waits
+for the Python-level validation) and far below 1 when they hold it.
 """
 
 import argparse
@@ -79,6 +85,31 @@ def run_pool(fn, calls, threads=2):
     return time.perf_counter() - start
 
 
+def sleeper_rate(fn=None, seconds=0.5):
+    """Counts per second of a thread that sleeps 0.5 ms between counts, while
+    ``fn`` is called in a loop on this thread (None: nothing runs)."""
+    count = 0
+    stop = threading.Event()
+
+    def sleeper():
+        nonlocal count
+        while not stop.is_set():
+            time.sleep(0.0005)
+            count += 1
+
+    t = threading.Thread(target=sleeper)
+    start = time.perf_counter()
+    t.start()
+    while time.perf_counter() - start < seconds:
+        if fn is None:
+            time.sleep(0.01)
+        else:
+            fn()
+    stop.set()
+    t.join()
+    return count / (time.perf_counter() - start)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=200, help="calls per thread per round")
@@ -98,15 +129,19 @@ def main():
             serial.append(run_serial(fn, args.calls))
             pool.append(run_pool(fn, args.calls))
         t1, t2 = statistics.median(serial), statistics.median(pool)
+        idle = statistics.median(sleeper_rate() for _ in range(args.repeat))
+        busy = statistics.median(sleeper_rate(fn) for _ in range(args.repeat))
         rows.append(dict(function=name, ms_per_call=1e3 * t1 / args.calls,
                          serial_calls_per_s=args.calls / t1,
                          pool_calls_per_s=2 * args.calls / t2,
-                         ratio=2 * t1 / t2))
-    print("\n| function | ms per call | 1 thread calls/s | 2-thread pool calls/s | ratio |")
-    print("|---|---|---|---|---|")
+                         ratio=2 * t1 / t2, sleeper_share=busy / idle))
+    print("\n| function | ms per call | 1 thread calls/s | 2-thread pool calls/s | ratio "
+          "| sleeper's share |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['function']} | {r['ms_per_call']:.3f} | {r['serial_calls_per_s']:.0f} "
-              f"| {r['pool_calls_per_s']:.0f} | {r['ratio']:.2f} |")
+              f"| {r['pool_calls_per_s']:.0f} | {r['ratio']:.2f} "
+              f"| {r['sleeper_share']:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
