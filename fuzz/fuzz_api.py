@@ -4,7 +4,7 @@ Each input is decoded into one call: which function or loss method; the
 input array's dtype (float16/32/64, and integer, bool, complex, object arrays,
 Python lists and scalars, which must be refused), shape (0-3 dimensions of 0-6,
 the odd long row), memory layout (C, Fortran, strided, reversed, read-only,
-byte-swapped) and values (±inf, NaN, ±0, ±1e30, subnormals, float extremes,
+byte-swapped, unaligned) and values (±inf, NaN, ±0, ±1e30, subnormals, float extremes,
 any bit pattern, small integers); the targets (class indices of every integer
 dtype, in range or not; probabilities; wrong shapes and types); and the
 options (weights, pos_weight, ignore_index, reduction, label_smoothing, axis,
@@ -105,9 +105,14 @@ class Decoder:
         return flat.reshape(shape)
 
     def layout(self, arr):
-        kind = self.byte() % 8
+        kind = self.byte() % 9
         if arr.ndim == 0 or kind < 3:
             return arr
+        if kind == 8:                                          # unaligned
+            buf = bytearray(arr.nbytes + 1)
+            out = np.frombuffer(buf, dtype=arr.dtype, offset=1).reshape(arr.shape)
+            out[...] = arr
+            return out
         if kind == 3:
             return np.asfortranarray(arr)
         if kind == 4:                                          # strided

@@ -64,7 +64,7 @@ ROW_KINDS = ("normal", "wide", "equal", "huge", "tiny", "posinf", "neginf", "all
              "nan", "mixed")
 REDUCTIONS = ["none", "mean", "sum"]
 THREADS = [None, 1, 2, 3]
-OUTS = ["none", "C", "F", "strided", "in place"]
+OUTS = ["none", "C", "F", "strided", "unaligned", "in place"]
 
 
 # ------------------------------------------------------------------ values
