@@ -174,7 +174,8 @@ class _Problem:
         if self.reduction == "mean":
             with np.errstate(divide="ignore", invalid="ignore"):
                 total = total / np.float64(self.denominator)
-        return self.dtype.type(total)
+        with np.errstate(over="ignore"):    # beyond float32's range is inf, silently
+            return self.dtype.type(total)
 
     def _mean_scale(self, grad_output):
         if self.reduction != "mean":
@@ -301,6 +302,7 @@ class _ClassProblem(_Problem):
                 "integer class indices or float class probabilities")
             raise TypeError(f"target: expected {what}, got {describe(t)}")
         self.inputs = (self.x, self.targets, self.prob, self.weight)
+        self.smoothed_index = self.mode == _kernels.CE_INDEX and self.eps > 0.0
 
     def _run(self, want_rows, grad, upstream, scale):
         rows = np.empty(self.rows if want_rows else 0, self.dtype)
@@ -315,9 +317,25 @@ class _ClassProblem(_Problem):
         )
         return rows, totals
 
+    # torch adds the means of the two parts of a label-smoothed loss: with a
+    # zero denominator (every target ignored or of weight 0) the nll part is
+    # 0/0, so the loss and its gradient are NaN even where the smooth part
+    # over the same 0 is infinite.
+
+    def _reduce(self, rows, totals):
+        value = super()._reduce(rows, totals)
+        if self.reduction == "mean" and self.denominator == 0 and self.smoothed_index:
+            return self.dtype.type(np.nan)
+        return value
+
+    def _mean_scale(self, grad_output):
+        if self.reduction == "mean" and self.denominator == 0 and self.smoothed_index:
+            return float("nan")
+        return super()._mean_scale(grad_output)
+
     def _combine(self, totals):
         main, smooth = totals
-        if self.mode == _kernels.CE_INDEX and self.eps > 0.0:
+        if self.smoothed_index:
             n_classes = np.float64(self.x3.shape[1])
             with np.errstate(divide="ignore", invalid="ignore"):
                 return (1.0 - self.eps) * main + (self.eps / n_classes) * smooth

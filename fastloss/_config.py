@@ -1,6 +1,7 @@
 """Threads and build information."""
 
 import contextlib
+import os
 import platform
 import sys
 from collections.abc import Iterator
@@ -14,9 +15,41 @@ from ._version import __version__
 
 _default_threads: Optional[int] = None   # set by set_num_threads; None: OpenMP's maximum
 
+# GNU OpenMP's thread pool does not survive fork(): in the child the pool's
+# threads are gone, and the first parallel region of more than one thread
+# waits for them forever (GCC bug 60035; LLVM's libomp re-initializes). So a
+# process forked after fastloss handed a kernel more than one thread runs
+# its kernels on one thread (one-thread regions never touch the pool), as
+# PyTorch does after a fork.
+_threads_used = False          # a kernel was given more than one thread
+_forked_after_threads = False  # this process was forked after that
+
+# More threads than this never help a kernel, and GNU OpenMP ends the process
+# when it cannot create the threads a parallel region asks for
+# (num_threads=10**6: "libgomp: Thread creation failed"), so larger requests
+# are clamped; results are the same for any number of threads.
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
+
 
 def openmp_enabled() -> bool:
     return bool(_openmp.openmp_version() > 0)
+
+
+def _pool_survives_fork() -> bool:
+    """Whether the OpenMP runtime keeps working in a forked child: not
+    GNU's libgomp (nor an unknown runtime, to be safe)."""
+    library = os.path.basename(_openmp.openmp_library())
+    return bool(library) and not library.startswith("libgomp")
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_threads
+    if _threads_used and not _pool_survives_fork():
+        _forked_after_threads = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_num_threads() -> int:
@@ -28,7 +61,10 @@ def get_num_threads() -> int:
         The value given to :func:`set_num_threads` (or :func:`num_threads`),
         else OpenMP's current maximum in the calling thread: the limit set by
         ``threadpoolctl.threadpool_limits``, else ``OMP_NUM_THREADS``, else the
-        number of CPUs. Always 1 in a build without OpenMP.
+        number of CPUs; at most ``max(64, 4 * os.cpu_count())`` (larger
+        requests are clamped). Always 1 in a build without OpenMP, and in a
+        process forked after fastloss ran a kernel on several threads
+        with GNU OpenMP (whose thread pool does not survive ``fork``).
 
     Examples
     --------
@@ -36,11 +72,11 @@ def get_num_threads() -> int:
     >>> fastloss.get_num_threads() >= 1
     True
     """
-    if not openmp_enabled():
+    if not openmp_enabled() or _forked_after_threads:
         return 1
     if _default_threads is not None:
-        return _default_threads
-    return _openmp.omp_max_threads()
+        return min(_default_threads, MAX_THREADS)
+    return min(_openmp.omp_max_threads(), MAX_THREADS)
 
 
 def set_num_threads(n: Optional[int]) -> None:
@@ -105,10 +141,16 @@ def num_threads(n: Optional[int]) -> Iterator[int]:
 
 
 def resolve_num_threads(num_threads: Optional[int]) -> int:
-    """The thread count a kernel call gets: explicit, else the default."""
-    if num_threads is None:
-        return get_num_threads()
-    return int(check_num_threads(num_threads))
+    """The thread count a kernel call gets: explicit, else the default; 1 in
+    a child forked after threads were used (see _forked_after_threads)."""
+    global _threads_used
+    n = get_num_threads() if num_threads is None else int(check_num_threads(num_threads))
+    if _forked_after_threads:
+        return 1
+    n = min(n, MAX_THREADS)
+    if n > 1:
+        _threads_used = True
+    return n
 
 
 @overload

@@ -38,27 +38,32 @@ def _reduce(per_element, reduction, denominator):
 
 # ----------------------------------------------------------- softmax family
 
+def _shifted_log_sum(x, axis):
+    """(shift, log(sum(exp(x - shift)))) along axis, keepdims: the shift is the
+    max where it is finite, else 0."""
+    m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim)
+    shift = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return shift, np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))
+
+
 def logsumexp(x, axis=-1, keepdims=False):
     """log(sum(exp(x))): shifted by a finite max; +inf rows give +inf,
     all -inf rows -inf, NaN rows NaN."""
     x = _f64(x)
-    m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim)
-    shift = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    shift, log_s = _shifted_log_sum(x, axis)
+    out = log_s + shift
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
-def _nan_where_not_finite(out, lse):
-    return np.where(np.isfinite(lse), out, np.nan)
-
-
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x); rows whose logsumexp is not finite are NaN."""
+    """x - logsumexp(x), as (x - shift) - log(sum(exp(x - shift))) so that a
+    large shift does not absorb the log-sum (1e30 + log 2 == 1e30); rows whose
+    logsumexp is not finite are NaN."""
     x = _f64(x)
-    lse = logsumexp(x, axis=axis, keepdims=True)
+    shift, log_s = _shifted_log_sum(x, axis)
     with np.errstate(invalid="ignore"):
-        return _nan_where_not_finite(x - lse, lse)
+        return np.where(np.isfinite(log_s + shift), (x - shift) - log_s, np.nan)
 
 
 def softmax(x, axis=-1):
@@ -114,7 +119,8 @@ def cross_entropy(x, t, weight=None, ignore_index=IGNORE, reduction="mean",
         return _reduce(per_row.reshape(_loss_shape(x.shape, axis)), reduction, rows)
     nll, smooth, denominator, _, _ = _index_parts(logp, t.reshape(-1), w, ignore_index)
     if reduction == "none":
-        out = nll if eps == 0 else (1 - eps) * nll + eps / n_classes * smooth
+        with np.errstate(invalid="ignore"):
+            out = nll if eps == 0 else (1 - eps) * nll + eps / n_classes * smooth
         return out.reshape(t.shape)
     a = _reduce(nll, reduction, denominator)
     if eps == 0:

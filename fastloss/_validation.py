@@ -35,6 +35,17 @@ def _asarray(value, name):
         raise TypeError(f"{name}: could not be converted to an array ({exc})") from None
 
 
+def _kernel_array(arr, dtype):
+    """``arr`` as a C-contiguous, aligned array of ``dtype``: itself when it is
+    one, else a copy. Unaligned arrays (np.frombuffer at an odd offset, some
+    deserialized buffers) are copied: a kernel's load of a misaligned double
+    is undefined behaviour, and a vector loop may use aligned loads."""
+    out = np.asarray(arr, dtype=dtype, order="C")
+    if not out.flags.aligned:
+        out = out.copy()
+    return out
+
+
 def _compute_dtype(arr, name):
     """float32 for float16/float32, float64 for float64; TypeError otherwise."""
     if arr.dtype.kind == "f":
@@ -54,7 +65,8 @@ def as_float_array(value, name):
     NumPy arrays must have a floating dtype: integer, bool, complex and object
     arrays are refused. Python numbers and sequences are converted as NumPy
     does, integers becoming float64. C-contiguous native arrays are returned
-    as they are (read-only ones too); anything else is copied once.
+    as they are (read-only ones too); anything else (unaligned included) is
+    copied once.
     """
     if isinstance(value, np.ndarray):
         arr = value
@@ -63,7 +75,7 @@ def as_float_array(value, name):
         if arr.dtype.kind in "iu":
             arr = arr.astype(np.float64)
     dtype = _compute_dtype(arr, name)
-    return np.asarray(arr, dtype=dtype, order="C")
+    return _kernel_array(arr, dtype)
 
 
 def as_operand(value, dtype, name, *, allow_bool=True):
@@ -76,7 +88,7 @@ def as_operand(value, dtype, name, *, allow_bool=True):
     kinds = "fiub" if allow_bool else "fiu"
     if arr.dtype.kind not in kinds:
         raise TypeError(f"{name}: expected a real numeric array, got {describe(arr)}")
-    return np.asarray(arr, dtype=dtype, order="C")
+    return _kernel_array(arr, dtype)
 
 
 def as_index_targets(arr, name):
@@ -92,7 +104,7 @@ def as_index_targets(arr, name):
             raise IndexError(
                 f"{name}: class index {int(big)} at position {pos} is out of range"
             )
-    return np.asarray(arr, dtype=np.int64, order="C")
+    return _kernel_array(arr, np.int64)
 
 
 def check_reduction(reduction):
@@ -188,7 +200,7 @@ def _same_buffer(a, b):
 def output_buffer(out, shape, dtype, inputs=(), in_place_of=None, name="out"):
     """The array a kernel writes into: ``out`` itself when it can be, else a new one.
 
-    ``out`` is used directly when it is C-contiguous and overlaps none of the
+    ``out`` is used directly when it is C-contiguous, aligned and overlaps none of the
     kernel's ``inputs``, except that it may be exactly ``in_place_of`` (the
     kernels whose primitives read each element before writing it).
     ``finish`` copies a new buffer into ``out``.
@@ -196,7 +208,7 @@ def output_buffer(out, shape, dtype, inputs=(), in_place_of=None, name="out"):
     if out is None:
         return np.empty(shape, dtype)
     check_out(out, shape, dtype, name)
-    if out.flags.c_contiguous:
+    if out.flags.c_contiguous and out.flags.aligned:
         for arr in inputs:
             if arr is None or not np.may_share_memory(out, arr):
                 continue

@@ -329,6 +329,7 @@ class _Plan:
         loss_shape = x.shape[:ax] + x.shape[ax + 1:]
         self.loss_chunks = x.chunks[:ax] + x.chunks[ax + 1:]
         self.blockwise_extras: list[list[Any]] = []
+        self.index_targets = t.dtype.kind in "iu"
         if t.dtype.kind in "iu":
             if t.shape != loss_shape:
                 raise ValueError(
@@ -376,6 +377,7 @@ class _Plan:
             for value, name in ((weight, "weight"), (pos_weight, "pos_weight"))
         ]
         self.denominator = float(x.size)
+        self.index_targets = False
 
     def _broadcast_blocks(self, value: Any, name: str) -> list[Any]:
         """Blocks of an operand broadcast against the input (None: Nones)."""
@@ -415,13 +417,21 @@ class _Plan:
         ]
 
     def _total(self, sums: list[Any]) -> da.Array:
-        total = dask.delayed(_finish)(sums, self.denominator, self.reduction, self.dtype)
+        total = dask.delayed(_finish)(sums, self.denominator, self.reduction, self.dtype,
+                                      self._smoothed_index())
         return da.from_delayed(total, shape=(), dtype=self.dtype)
+
+    def _smoothed_index(self) -> bool:
+        """Label-smoothed cross-entropy of class indices: NaN over a zero
+        denominator, as in memory (fastloss._api._ClassProblem)."""
+        loss_fn = self.loss_fn
+        return bool(isinstance(loss_fn, _api.CrossEntropyLoss) and self.index_targets
+                    and loss_fn.label_smoothing > 0.0)
 
     def _mean_scale(self, grad_output: float) -> Any:
         if self.reduction == "sum":
             return grad_output
-        return dask.delayed(_divide)(grad_output, self.denominator)
+        return dask.delayed(_divide)(grad_output, self.denominator, self._smoothed_index())
 
     def value(self) -> da.Array:
         if self.reduction == "none":
@@ -483,19 +493,24 @@ def _weighted_count(counts: list[np.ndarray], weight: np.ndarray) -> float:
                        if n])
 
 
-def _divide(numerator: float, denominator: float) -> float:
+def _divide(numerator: float, denominator: float, smoothed_index: bool = False) -> float:
     """As the in-memory functions scale the gradient of "mean"."""
+    if smoothed_index and denominator == 0:
+        return float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(numerator) / np.float64(denominator))
 
 
 def _finish(sums: list[float], denominator: float, reduction: str,
-            dtype: np.dtype) -> Any:
+            dtype: np.dtype, smoothed_index: bool = False) -> Any:
     total = np.float64(_exact_sum(list(sums)))
+    if reduction == "mean" and smoothed_index and denominator == 0:
+        return dtype.type(np.nan)          # as in memory: the nll part's 0/0
     if reduction == "mean":
         with np.errstate(divide="ignore", invalid="ignore"):
             total = total / np.float64(denominator)
-    return dtype.type(total)
+    with np.errstate(over="ignore"):        # beyond float32's range is inf, silently
+        return dtype.type(total)
 
 
 def _block(loss_fn: Any, what: str, reduction: str, scale: Any, x: np.ndarray,

@@ -7,7 +7,7 @@ from fastloss._reference import TOLERANCES
 
 DTYPES = [np.float32, np.float64]
 
-LAYOUTS = ["C", "F", "strided", "readonly", "byteswapped"]
+LAYOUTS = ["C", "F", "strided", "readonly", "byteswapped", "unaligned"]
 THREADS = [1, 2, 3]
 
 
@@ -42,6 +42,11 @@ def layout(arr, kind):
         return out
     if kind == "byteswapped":
         return arr.astype(arr.dtype.newbyteorder())
+    if kind == "unaligned":                  # at an odd byte offset, as np.frombuffer makes
+        buf = bytearray(arr.nbytes + 1)
+        out = np.frombuffer(buf, dtype=arr.dtype, offset=1).reshape(arr.shape)
+        out[...] = arr
+        return out
     raise ValueError(kind)
 
 

@@ -285,6 +285,20 @@ def test_value_errors_name_the_global_position(client):
         fd.binary_cross_entropy(da.from_array(p, chunks=50), p.clip(0, 1)).compute()
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_zero_denominator_as_in_memory(client, smoothing):
+    # every kept target of weight 0: "mean" is 0/0, NaN, with label smoothing too
+    x = np.arange(24.0).reshape(8, 3) / 7
+    y = np.array([0, 2, -100, 0, 2, 2, 0, -100])
+    loss_fn = fastloss.CrossEntropyLoss([0.0, 1.0, 0.0], label_smoothing=smoothing)
+    loss, grad = dask.compute(*fd.value_and_grad(loss_fn, da.from_array(x, chunks=3), y))
+    want_loss, want_grad = loss_fn.value_and_grad(x, y)
+    assert np.isnan(loss) and np.isnan(want_loss)
+    np.testing.assert_array_equal(grad, want_grad)
+    assert np.isnan(fd.cross_entropy(da.from_array(x, chunks=3), y, weight=[0.0, 1.0, 0.0],
+                                     label_smoothing=smoothing).compute())
+
+
 def test_docstring_examples():
     with dask.config.set(scheduler="sync"):
         result = doctest.testmod(fd, optionflags=doctest.NORMALIZE_WHITESPACE)

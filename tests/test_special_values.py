@@ -1,5 +1,7 @@
 """The stated special-value semantics (those of torch), with values worked by hand."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,29 @@ def test_nan_propagates_through_reductions():
     assert np.isnan(fastloss.mse_loss([nan, 1.0], [0.0, 1.0]))
     assert np.isnan(fastloss.binary_cross_entropy_with_logits([nan, 1.0], [0.0, 1.0]))
     assert fastloss.mse_loss([inf, 1.0], [0.0, 1.0], reduction="sum") == inf
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("targets", [[0, 0, 2], [-100, 0, -100]])
+def test_label_smoothing_mean_over_zero_weight_is_nan(dtype, targets):
+    # Every target kept has weight 0: torch's mean adds (1-eps) * nll_sum / 0 =
+    # 0/0 = NaN to the smooth part's positive sum / 0 = inf; the loss and the
+    # gradient rows are NaN (an earlier version gave inf and inf entries).
+    x = np.array([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0], [2.0, 2.0, 2.0]], dtype)
+    loss_fn = fastloss.CrossEntropyLoss(weight=[0.0, 1.0, 0.0], label_smoothing=0.2)
+    loss, grad = loss_fn.value_and_grad(x, targets)
+    assert np.isnan(loss) and loss.dtype == dtype
+    kept = np.array(targets) != -100
+    assert np.isnan(grad[kept]).all()
+    assert (grad[~kept] == 0.0).all()
+    assert np.isnan(fastloss.cross_entropy(x, targets, weight=[0.0, 1.0, 0.0],
+                                           label_smoothing=0.2))
+    assert np.isnan(loss_fn.grad(x, targets, grad_output=2.0)[kept]).all()
+
+
+def test_float32_sum_beyond_range_is_inf_without_a_warning():
+    x = np.array([1e30, -1e30], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fastloss.mse_loss(x, -x, reduction="sum") == inf
+        assert fastloss.mse_loss(x, -x) == inf

@@ -1,10 +1,14 @@
 """Results are bitwise the same for any number of threads, and for calls made
-concurrently from several Python threads; thread settings and show_config."""
+concurrently from 8 Python threads for several seconds on shared read-only
+inputs; thread settings and show_config. (That the calls of several Python
+threads run at the same time, the GIL released, is shown by a benchmark:
+benchmarks/bench_threads.py.)"""
 
 import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -17,18 +21,22 @@ from conftest import logits, probabilities
 THREAD_COUNTS = [1, 2, 3, 4, 7]
 
 
-def calls(rng, dtype):
-    """name -> function of num_threads, over arrays with many reduction blocks."""
-    x = logits(rng, (20_000, 17), dtype)
-    x3 = logits(rng, (50, 17, 60), dtype)
-    y = rng.integers(0, 17, 20_000)
+def calls(rng, dtype, rows=20_000, flat=300_001, readonly=False):
+    """name -> function of num_threads, over arrays with many reduction blocks
+    (by default; fewer rows take the one-thread path), read-only if asked."""
+    x = logits(rng, (rows, 17), dtype)
+    x3 = logits(rng, (max(rows // 400, 1), 17, 60), dtype)
+    y = rng.integers(0, 17, rows)
     y[::5] = -100
-    y3 = rng.integers(0, 17, (50, 60))
-    p = probabilities(rng, (20_000, 17), -1, dtype)
+    y3 = rng.integers(0, 17, (x3.shape[0], 60))
+    p = probabilities(rng, (rows, 17), -1, dtype)
     w = rng.random(17) + 0.5
-    z = logits(rng, (300_001,), dtype)
-    t = rng.random(300_001).astype(dtype)
+    z = logits(rng, (flat,), dtype)
+    t = rng.random(flat).astype(dtype)
     s = (1 / (1 + np.exp(-z.astype(np.float64)))).astype(dtype)
+    if readonly:
+        for arr in (x, x3, y, y3, p, w, z, t, s):
+            arr.flags.writeable = False
     out = {
         "logsumexp": lambda n: fastloss.logsumexp(x, num_threads=n),
         "softmax": lambda n: fastloss.softmax(x3, axis=1, num_threads=n),
@@ -72,14 +80,44 @@ def test_bitwise_same_for_any_thread_count(rng, dtype):
             assert_bitwise_equal(call(n), serial, f"{name}, {n} threads")
 
 
-def test_concurrent_python_threads_match_serial(rng):
-    work = calls(rng, np.float32)
-    serial = {name: call(1) for name, call in work.items()}
-    jobs = [(name, n) for _ in range(3) for name in work for n in (1, 2)]
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        results = list(pool.map(lambda job: (job[0], work[job[0]](job[1])), jobs))
-    for name, result in results:
-        assert_bitwise_equal(result, serial[name], name)
+PYTHON_THREADS = 8
+STRESS_SECONDS = 4.0
+
+
+def test_python_threads_on_shared_inputs_match_serial(rng):
+    # 8 Python threads call every function and loss method (both dtypes, large
+    # inputs on the parallel path and small ones on the calling thread, with
+    # 1, 2 or the default number of OpenMP threads) on the same read-only
+    # arrays for several seconds; every result must be bitwise the serial one.
+    work = {}
+    for dtype in (np.float32, np.float64):
+        for size, kw in (("large", {}), ("small", dict(rows=60, flat=500))):
+            for name, call in calls(rng, dtype, readonly=True, **kw).items():
+                work[f"{name} {np.dtype(dtype).name} {size}"] = call
+    names = list(work)
+    serial = {name: work[name](1) for name in names}
+    deadline = time.monotonic() + STRESS_SECONDS
+
+    def worker(k):
+        """Passes over every call, in an order of this thread's own, until the
+        deadline (at least one pass); returns the number of calls made."""
+        order = np.random.default_rng(k).permutation(len(names))
+        made = 0
+        while made < len(names) or time.monotonic() < deadline:
+            for i in order:
+                n = (1, 2, None)[(made + k) % 3]
+                assert_bitwise_equal(work[names[i]](n), serial[names[i]],
+                                     f"{names[i]}, {n} threads, Python thread {k}")
+                made += 1
+        return made
+
+    with ThreadPoolExecutor(max_workers=PYTHON_THREADS) as pool:
+        made = list(pool.map(worker, range(PYTHON_THREADS)))
+    assert min(made) >= len(names)
+    print(f"{PYTHON_THREADS} Python threads, {len(names)} calls each pass, "
+          f"{sum(made):,} calls in all, all bitwise the serial results")
+    for name in names:                        # and the shared inputs are untouched
+        assert_bitwise_equal(work[name](1), serial[name], name)
 
 
 def test_set_and_get_num_threads():
@@ -193,3 +231,31 @@ def test_omp_num_threads_sets_the_default(value):
     out = run_python("import fastloss; print(fastloss.get_num_threads())",
                      OMP_NUM_THREADS=value)
     assert out.split() == [value]
+
+
+@needs_openmp
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer cannot run under an address-space limit")
+def test_huge_thread_counts_are_clamped():
+    # num_threads=1000 under a 3 GB address-space limit (10**6 anywhere) made
+    # GNU OpenMP fail to create the threads and end the process ("libgomp:
+    # Thread creation failed"); 2**31 and beyond raised OverflowError from the
+    # kernel call. Calls clamp to MAX_THREADS; results are the same bits.
+    out = run_python(
+        "import resource, numpy as np, fastloss\n"
+        "from fastloss import _config\n"
+        "resource.setrlimit(resource.RLIMIT_AS,\n"
+        "                   (3 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))\n"
+        "x = np.random.default_rng(0).standard_normal((100_000, 10)).astype(np.float32)\n"
+        "y = np.random.default_rng(1).integers(0, 10, 100_000)\n"
+        "want = fastloss.logsumexp(x, num_threads=1), fastloss.cross_entropy(x, y)\n"
+        "for n in (1000, 10**6, 2**31, 2**63, 2**100):\n"
+        "    got = fastloss.logsumexp(x, num_threads=n), fastloss.cross_entropy(\n"
+        "        x, y, num_threads=n)\n"
+        "    assert all(np.array_equal(g, w) for g, w in zip(got, want)), n\n"
+        "    with fastloss.num_threads(n):\n"
+        "        assert fastloss.get_num_threads() == _config.MAX_THREADS\n"
+        "        assert np.array_equal(fastloss.softmax(x), fastloss.softmax(x, num_threads=1))\n"
+        "print('ok', _config.MAX_THREADS)\n"
+    )
+    assert out.split()[0] == "ok"
