@@ -101,7 +101,7 @@ FL_INLINE vf vf_log_finish(vf ef, vf f)
 /* exponent e of x >= 2^-126 such that x 2^-e is in [sqrt(1/2), sqrt(2)) */
 FL_INLINE vi32 vf_log_exponent(vf x)
 {
-    return ((vi32)vf_bits(x) - 0x3f3504f3) >> 23;
+    return (vi32)(vf_bits(x) - 0x3f3504f3u) >> 23;     /* unsigned: no overflow */
 }
 
 FL_INLINE vf vf_log(vf x)
@@ -174,7 +174,7 @@ FL_INLINE vd vd_log_finish(vd ed, vd f)
 
 FL_INLINE vi64 vd_log_exponent(vd x)
 {
-    return ((vi64)vd_bits(x) - 0x3fe6a09e667f3bcdLL) >> 52;
+    return (vi64)(vd_bits(x) - 0x3fe6a09e667f3bcdULL) >> 52;
 }
 
 FL_INLINE vd vd_log(vd x)
