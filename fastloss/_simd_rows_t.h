@@ -212,12 +212,20 @@ static void FL_NAME(fl_row_shift_)(const FL_T* x, FL_T* out, ptrdiff_t n, FL_T m
 }
 
 /* (max, sum exp(x - max)) of one run of a row (a chunk of a long row);
- * m not finite: the run holds +inf or NaN, or is all -inf. */
+ * m not finite: the run holds NaN (m NaN), else +inf (m +inf), or is all
+ * -inf (m -inf, then s is not used). The vector max may have dropped a NaN
+ * or +inf for a later -inf, so a max that is not finite is taken again
+ * exactly. */
 static fl_ms FL_NAME(fl_chunk_ms_)(const FL_T* x, ptrdiff_t n)
 {
     fl_ms r;
     r.m = FL_NAME(fl_vmax_)(x, n);
-    r.s = fabs(r.m) < INFINITY ? FL_NAME(fl_vsumexp_)(x, n, (FL_T)r.m, NULL) : NAN;
+    if (fabs(r.m) < INFINITY) {
+        r.s = FL_NAME(fl_vsumexp_)(x, n, (FL_T)r.m, NULL);
+    } else {
+        r.m = FL_NAME(fl_row_max_exact_)(x, n);
+        r.s = NAN;
+    }
     return r;
 }
 

@@ -95,7 +95,8 @@ FL_INLINE vf vf_load_part(const float* p, ptrdiff_t k, float fill)
 #endif
 }
 
-/* p[0, k) = lanes [0, k) of v; writes nothing else. */
+/* p[0, k) = lanes [0, k) of v, 0 <= k < lanes (a whole vector is a
+ * store); writes nothing else. */
 FL_INLINE void vf_store_part(float* p, vf v, ptrdiff_t k)
 {
 #if FL_AVX2
@@ -314,6 +315,7 @@ FL_INLINE vd vd_load_part(const double* p, ptrdiff_t k, double fill)
 #endif
 }
 
+/* as vf_store_part: 0 <= k < lanes */
 FL_INLINE void vd_store_part(double* p, vd v, ptrdiff_t k)
 {
 #if FL_AVX2
