@@ -6,7 +6,7 @@
 # setup.py compiles with different instruction-set flags; fastloss._dispatch
 # imports the best one the CPU runs. The vector row engines live in
 # _simd_rows.h (on _simd_vec.h and _simd_math.h); only NLL, which takes one
-# element per row, is scalar (_rowops.pxd).
+# element per row, is scalar (nll_row below).
 #
 # Layout. A class-axis array of any rank is seen as (n_outer, n_classes,
 # n_inner): the class axis is the middle one, so axis=-1 is n_inner == 1 and
@@ -35,8 +35,6 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN, exp, fabs, log
 from libc.stdint cimport int64_t
-
-from fastloss._rowops cimport is_finite, row_fill
 
 cdef enum:
     # rows per reduction block = BLOCK_ELEMS // n_classes (at least 1, a
@@ -117,8 +115,8 @@ cdef extern from "_simd_rows.h" nogil:
     fl_ms fl_chunk_ms_d(const double* x, Py_ssize_t n)
     double fl_row_max_exact_f(const float* x, Py_ssize_t n)
     double fl_row_max_exact_d(const double* x, Py_ssize_t n)
-    void fl_row_fill_f(float* out, Py_ssize_t n, float value)
-    void fl_row_fill_d(double* out, Py_ssize_t n, double value)
+    void fl_strided_fill_f(float* out, Py_ssize_t n, Py_ssize_t stride, float value)
+    void fl_strided_fill_d(double* out, Py_ssize_t n, Py_ssize_t stride, double value)
     void fl_row_expaff_f(const float* x, float* out, Py_ssize_t n, float m, float a, float b,
                          const float* w)
     void fl_row_expaff_d(const double* x, double* out, Py_ssize_t n, double m, double a,
@@ -182,11 +180,17 @@ cdef inline double row_max_exact(const floating* x, Py_ssize_t n) noexcept nogil
         return fl_row_max_exact_d(x, n)
 
 
-cdef inline void vfill(floating* out, Py_ssize_t n, double value) noexcept nogil:
+cdef inline bint is_finite(double v) noexcept nogil:
+    return fabs(v) < INFINITY          # false for +-inf and NaN
+
+
+cdef inline void row_fill(floating* out, Py_ssize_t n, Py_ssize_t stride,
+                          double value) noexcept nogil:
+    """out[j * stride] = value for j < n."""
     if floating is float:
-        fl_row_fill_f(out, n, <float>value)
+        fl_strided_fill_f(out, n, stride, <float>value)
     else:
-        fl_row_fill_d(out, n, value)
+        fl_strided_fill_d(out, n, stride, value)
 
 
 cdef inline void row_expaff(const floating* x, floating* out, Py_ssize_t n, double m,
@@ -434,7 +438,7 @@ def softmax(const floating[:, :, ::1] x,     # IN  (n_outer, n_classes, n_inner)
                 off = r * n + (it - r * nck) * FL_CHUNK
                 o = min(<Py_ssize_t>FL_CHUNK, (r + 1) * n - off)    # the chunk's length
                 if not is_finite(row_st[0, r]):
-                    vfill(op + off, o, NAN)
+                    row_fill(op + off, o, 1, NAN)
                 elif log_space:
                     row_shift(xp + off, op + off, o, row_st[0, r], row_st[2, r])
                 else:
@@ -585,9 +589,9 @@ cdef void class_loss_long(int mode, const floating* xp, const int64_t* tp,
         ln = min(<Py_ssize_t>FL_CHUNK, n - off)
         gs = grad_scale * grp[r * grs]
         if mode == FL_CE_INDEX and tp[r] == ignore_index:
-            vfill(gp + r * n + off, ln, 0.0)
+            row_fill(gp + r * n + off, ln, 1, 0.0)
         elif not is_finite(M[r]):
-            vfill(gp + r * n + off, ln, NAN)
+            row_fill(gp + r * n + off, ln, 1, NAN)
         elif mode == FL_CE_INDEX:
             wy = wp[tp[r]]
             coef = keep * wy + eps_c * w_total

@@ -41,21 +41,33 @@ FL_INLINE FL_V FL_NAME(fl_from_halves_)(const vd* h)
 
 /* ============================================================ row passes */
 
-/* The max of a row, exactly: NaN if it holds a NaN, -inf if it is empty. */
-static double FL_NAME(fl_row_max_exact_)(const FL_T* x, ptrdiff_t n)
+/* The max of a row of n elements stride apart, exactly: NaN if it holds a
+ * NaN, -inf if it is empty. */
+static double FL_NAME(fl_strided_max_exact_)(const FL_T* x, ptrdiff_t n, ptrdiff_t stride)
 {
     double m = -INFINITY;
-    for (ptrdiff_t j = 0; j < n; j++) {
-        double v = x[j];
+    for (ptrdiff_t c = 0; c < n; c++) {
+        double v = x[c * stride];
         if (v != v) return v;
         m = v > m ? v : m;
     }
     return m;
 }
 
+static void FL_NAME(fl_strided_fill_)(FL_T* out, ptrdiff_t n, ptrdiff_t stride, FL_T value)
+{
+    for (ptrdiff_t c = 0; c < n; c++) out[c * stride] = value;
+}
+
+/* the same of a contiguous row */
+static double FL_NAME(fl_row_max_exact_)(const FL_T* x, ptrdiff_t n)
+{
+    return FL_NAME(fl_strided_max_exact_)(x, n, 1);
+}
+
 static void FL_NAME(fl_row_fill_)(FL_T* out, ptrdiff_t n, FL_T value)
 {
-    for (ptrdiff_t j = 0; j < n; j++) out[j] = value;
+    FL_NAME(fl_strided_fill_)(out, n, 1, value);
 }
 
 /* The max of a contiguous row, by vectors. A NaN may or may not show in it
@@ -774,22 +786,6 @@ FL_INLINE FL_V FL_NAME(fl_in_load_)(const FL_T* p, ptrdiff_t k)
 FL_INLINE void FL_NAME(fl_in_store_)(FL_T* p, FL_V v, ptrdiff_t k)
 {
     if (k == FL_VL) FL_VOP(store)(p, v); else FL_VOP(store_part)(p, v, k);
-}
-
-static double FL_NAME(fl_strided_max_exact_)(const FL_T* x, ptrdiff_t n, ptrdiff_t stride)
-{
-    double m = -INFINITY;
-    for (ptrdiff_t c = 0; c < n; c++) {
-        double v = x[c * stride];
-        if (v != v) return v;
-        m = v > m ? v : m;
-    }
-    return m;
-}
-
-static void FL_NAME(fl_strided_fill_)(FL_T* out, ptrdiff_t n, ptrdiff_t stride, FL_T value)
-{
-    for (ptrdiff_t c = 0; c < n; c++) out[c * stride] = value;
 }
 
 /* per lane: 1 where the mask is set, else 0, as double halves */
