@@ -17,6 +17,7 @@ scikit-learn and SciPy are optional dependencies of fastloss:
 """
 
 import contextlib
+import functools
 import numbers
 import warnings
 
@@ -288,18 +289,19 @@ class _LinearObjective:
 _SMALL_PRODUCT = 1 << 22
 
 
-_controller = []
+@functools.cache
+def _threadpool_controller():
+    """The thread pools, found once (a scan of the loaded libraries takes
+    about 3 ms, as long as a small fit)."""
+    return ThreadpoolController()
 
 
 def _blas_threads_for(multiply_adds):
     """A context with one BLAS thread for small products (see _SMALL_PRODUCT),
-    else the caller's BLAS threads. The thread pools are found once (a scan
-    of the loaded libraries takes about 3 ms, as long as a small fit)."""
+    else the caller's BLAS threads."""
     if multiply_adds >= _SMALL_PRODUCT:
         return contextlib.nullcontext()
-    if not _controller:
-        _controller.append(ThreadpoolController())
-    return _controller[0].limit(limits=1, user_api="blas")
+    return _threadpool_controller().limit(limits=1, user_api="blas")
 
 
 class _LBFGSLinearModel(_LogitClassifier):

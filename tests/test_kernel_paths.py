@@ -45,6 +45,19 @@ def shape_id(shape):
     return "x".join(map(str, shape))
 
 
+def check_softmax_family(x, axis, dtype):
+    """logsumexp, softmax and log_softmax over axis against the references,
+    softmax and log_softmax also in place."""
+    assert_close(fastloss.logsumexp(x, axis=axis), ref.logsumexp(x, axis=axis), dtype)
+    for ours, theirs in [(fastloss.softmax, ref.softmax),
+                         (fastloss.log_softmax, ref.log_softmax)]:
+        expected = theirs(x, axis=axis)
+        assert_close(ours(x, axis=axis), expected, dtype)
+        inplace = x.copy()
+        ours(inplace, axis=axis, out=inplace)
+        assert_close(inplace, expected, dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
 @pytest.mark.parametrize("specials", [False, True])
@@ -52,14 +65,7 @@ def test_softmax_family(rng, dtype, shape, specials):
     x = logits(rng, shape, dtype)
     if specials:
         x = with_specials(x)
-    assert_close(fastloss.logsumexp(x), ref.logsumexp(x), dtype)
-    for ours, theirs in [(fastloss.softmax, ref.softmax),
-                         (fastloss.log_softmax, ref.log_softmax)]:
-        expected = theirs(x)
-        assert_close(ours(x), expected, dtype)
-        inplace = x.copy()
-        ours(inplace, out=inplace)
-        assert_close(inplace, expected, dtype)
+    check_softmax_family(x, -1, dtype)
 
 
 def ce_inputs(rng, dtype, shape, kind):
@@ -276,14 +282,7 @@ def test_inner_axis_softmax_family(rng, dtype, shape, specials):
     x = logits(rng, shape, dtype)
     if specials:
         x = inner_specials(x)
-    assert_close(fastloss.logsumexp(x, axis=1), ref.logsumexp(x, axis=1), dtype)
-    for ours, theirs in [(fastloss.softmax, ref.softmax),
-                         (fastloss.log_softmax, ref.log_softmax)]:
-        expected = theirs(x, axis=1)
-        assert_close(ours(x, axis=1), expected, dtype)
-        inplace = x.copy()
-        ours(inplace, axis=1, out=inplace)
-        assert_close(inplace, expected, dtype)
+    check_softmax_family(x, 1, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
