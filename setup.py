@@ -7,12 +7,14 @@ FASTLOSS_DEBUG=1       Cython bounds checking and wraparound on, ``-O0 -g``
 FASTLOSS_NO_OPENMP=1   build without OpenMP even if the compiler supports it
                        (single-threaded package; used to test that path).
 
-The kernels (``fastloss/_kernels.pxi``) are compiled once per SIMD path:
-``_kernels_baseline`` with the compiler's defaults (SSE2 on x86-64, 128-bit
-vectors), and on x86-64 also ``_kernels_avx2`` (AVX2 + FMA, 256-bit vectors).
-``fastloss._dispatch`` imports the best one the CPU supports, so the wheel
-never executes an instruction the CPU lacks. The vector code uses GNU C
-vector extensions: GCC or Clang is required.
+The kernels (``src/fastloss/_kernels/drivers.pxi`` on the C of
+``src/fastloss/_kernels/c/``) are compiled once per SIMD path:
+``fastloss._kernels._baseline`` with the compiler's defaults (SSE2 on x86-64,
+128-bit vectors), and on x86-64 also ``fastloss._kernels._avx2`` (AVX2 + FMA,
+256-bit vectors). ``fastloss._kernels`` imports the best one the CPU
+supports, so the wheel never executes an instruction the CPU lacks. The
+vector code uses GNU C vector extensions and C11 ``_Generic``: GCC or Clang
+is required.
 """
 
 import glob
@@ -111,10 +113,10 @@ class BuildExt(build_ext):
         simd_ok = X86_64 and not msvc
         self.extensions = [
             ext for ext in self.extensions
-            if simd_ok or ext.name.rsplit("_", 1)[-1] not in SIMD_PATHS
+            if simd_ok or ext.name.rsplit("._", 1)[-1] not in SIMD_PATHS
         ]
         for ext in self.extensions:
-            arch = SIMD_PATHS.get(ext.name.rsplit("_", 1)[-1], []) if simd_ok else []
+            arch = SIMD_PATHS.get(ext.name.rsplit("._", 1)[-1], []) if simd_ok else []
             ext.extra_compile_args = opt + arch + cflags + ext.extra_compile_args
             ext.extra_link_args = ldflags + ext.extra_link_args
         super().build_extensions()
@@ -129,17 +131,20 @@ directives = {
     "embedsignature": True,
 }
 
+KERNELS = os.path.join("src", "fastloss", "_kernels")
 # a change to a shared source rebuilds every module that includes it
-SHARED = sorted(glob.glob("fastloss/*.h") + glob.glob("fastloss/*.pxi")
-                + glob.glob("fastloss/*.pxd"))
+SHARED = sorted(glob.glob(os.path.join(KERNELS, "c", "*.h"))
+                + glob.glob(os.path.join(KERNELS, "*.pxi"))
+                + glob.glob(os.path.join(KERNELS, "*.pxd")))
 
 extensions = [
-    Extension(f"fastloss.{name}", [f"fastloss/{name}.pyx"], include_dirs=["fastloss"],
-              depends=SHARED)
-    for name in ["_openmp", "_kernels_baseline", *(f"_kernels_{p}" for p in SIMD_PATHS)]
+    Extension(f"fastloss._kernels.{name}", [os.path.join(KERNELS, f"{name}.pyx")],
+              include_dirs=[os.path.join(KERNELS, "c")], depends=SHARED)
+    for name in ["_openmp", "_baseline", *(f"_{p}" for p in SIMD_PATHS)]
 ]
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives=directives),
+    ext_modules=cythonize(extensions, compiler_directives=directives,
+                          include_path=["src"]),
     cmdclass={"build_ext": BuildExt},
 )

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from fastloss._dispatch import kernels as k
+from fastloss._kernels import kernels as k
 
 n = 16384                       # 64 KB of float32: in L2, call overhead < 1 %
 for dt, name in [(np.float32, "exp"), (np.float32, "log"), (np.float32, "log1p"),

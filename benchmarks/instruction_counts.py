@@ -35,7 +35,7 @@ DEFAULT = ["read:100"] + [f"{op}:{c}" for op in ("lse", "ce", "ce_vg", "softmax"
 def run(op, n_classes, calls):
     """Call op `calls` times (the child process under callgrind)."""
     import fastloss
-    from fastloss._dispatch import kernels
+    from fastloss._kernels import kernels
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((ELEMENTS // n_classes, n_classes)).astype(np.float32)
@@ -89,7 +89,7 @@ def main(argv):
     if argv[:1] == ["--child"]:
         run(argv[1], int(argv[2]), int(argv[3]))
         return
-    from fastloss._dispatch import kernels
+    from fastloss._kernels import kernels
     print(f"fastloss {kernels.simd_width()}, float32, one thread, {ELEMENTS:,} elements")
     print("| operation | classes | instructions per element |")
     print("|---|---|---|")

@@ -3,7 +3,7 @@
     python benchmarks/report.py [--threads 2] [--repeat 5] [--quick]
                                 [--json results.json] [--plot docs/throughput.png]
 
-For every shape, dtype and operation of ``fastloss._bench`` it prints GB/s
+For every shape, dtype and operation of ``fastloss._tools.bench`` it prints GB/s
 (the bytes of the logits, plus the targets for BCE, over the median time),
 the ratio of that throughput to the floor's (1.0 = as fast as reading, or
 copying, the same bytes), the speed-up of the threads over one thread and,
@@ -13,7 +13,7 @@ for each installed peer (NumPy reference, PyTorch CPU, scikit-learn's
 
 import sys
 
-from fastloss._cli import main
+from fastloss._tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from fastloss import _bench
+from fastloss._tools import bench as _bench
 
 pytest.importorskip("pytest_benchmark")
 

@@ -7,7 +7,7 @@ import pytest
 import fastloss
 
 import reference as ref
-from conftest import DTYPES, LAYOUTS, THREADS, assert_close, layout, logits
+from support import DTYPES, LAYOUTS, THREADS, assert_close, layout, logits
 
 SHAPES = [(9,), (4, 5), (2, 3, 4), ()]
 REDUCTIONS = ["none", "mean", "sum"]

@@ -6,9 +6,10 @@ import pytest
 import fastloss
 
 import reference as ref
-from conftest import (
+from support import (
     DTYPES,
     LAYOUTS,
+    LONG,
     THREADS,
     assert_close,
     layout,
@@ -248,3 +249,49 @@ def test_grad_output_broadcasts_for_none(rng):
     expected = ref.cross_entropy_grad(x, t, axis=1, reduction="none",
                                       grad_output=np.broadcast_to(g, (4, 5)))
     assert_close(loss_fn.grad(x, t, grad_output=g), expected, np.float64)
+
+
+# ------------------------------------- weights of classes no target uses
+#
+# A NaN or inf weight on a class that no target uses (a 1/count weight of a
+# class absent from the data is inf), or finite weights whose float64 sum
+# overflows, made every element of the gradient NaN: the smoothing term of
+# the gradient's coefficient, eps/C sum_c w_c, was evaluated with eps = 0.
+
+def test_unused_infinite_class_weight_example():
+    """The example of the issue, against torch's gradient (torch 2.13)."""
+    loss_fn = fastloss.CrossEntropyLoss(np.array([np.inf, 1.0, 1.0]), reduction="sum")
+    grad = loss_fn.grad([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], [1, 2])
+    np.testing.assert_allclose(grad, [[0.090, -0.755, 0.665], [0.175, 0.039, -0.214]],
+                               atol=5e-4)
+
+
+# (float32 weights cannot be finite and sum beyond float64's range)
+@pytest.mark.parametrize("dtype,unused", [(np.float32, "inf"), (np.float32, "nan"),
+                                          (np.float64, "inf"), (np.float64, "nan"),
+                                          (np.float64, "sum overflows")])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape,axis", [((40, 3), -1), ((13, 100), -1), ((5, 4, 7), 1),
+                                        ((3, LONG + 1), -1)])
+def test_unused_class_weights_stay_out_of_the_gradient(rng, dtype, unused, reduction, shape,
+                                                       axis):
+    """Rows in lanes, one row at a time, an inner class axis and long rows;
+    value_and_grad and grad; the weights of classes 0 and 1 unused."""
+    n = shape[axis]
+    w = rng.uniform(0.5, 2.0, n)
+    if unused == "sum overflows":
+        w[:2] = 1e308                # finite, but their float64 sum is inf
+    else:
+        w[0] = np.inf if unused == "inf" else np.nan
+    x = logits(rng, shape, dtype)
+    loss_shape = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
+    y = rng.integers(2, n, loss_shape)
+    y.reshape(-1)[::5] = -100
+    loss_fn = fastloss.CrossEntropyLoss(w, reduction=reduction, axis=axis)
+    loss, grad = loss_fn.value_and_grad(x, y)
+    assert np.isfinite(grad).all()
+    expected = ref.cross_entropy_grad(x, y, w, reduction=reduction, axis=axis)
+    assert np.isfinite(expected).all()
+    assert_close(grad, expected, dtype)
+    np.testing.assert_array_equal(loss_fn.grad(x, y), grad)
+    assert_close(loss, ref.cross_entropy(x, y, w, reduction=reduction, axis=axis), dtype)

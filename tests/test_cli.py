@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import fastloss
-from fastloss import _bench, _cli
+from fastloss._tools import bench as _bench
+from fastloss._tools import cli as _cli
 
 
 def run_module(*args):
@@ -73,6 +74,9 @@ def test_check_fails_when_threads_change_the_bits(capsys, monkeypatch):
     (["bogus"], "invalid choice: 'bogus'"),
     (["info", "--quick"], "unrecognized arguments: --quick"),
     (["check", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    # a negative seed reached NumPy's generator: a traceback and exit status 1,
+    # which means a mismatch
+    (["check", "--seed", "-1"], "--seed must be a non-negative integer, got -1"),
     (["--repeat", "0"], "--repeat must be at least 1"),
     (["--repeat"], "argument --repeat: expected one argument"),
 ])

@@ -16,7 +16,7 @@ dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 fd = pytest.importorskip("fastloss.dask")
 
-from conftest import logits, probabilities  # noqa: E402
+from support import logits, probabilities  # noqa: E402
 
 N, C = 20_000, 17
 ROW_CHUNKS = (6000, 6000, 5000, 3000)        # uneven, and not multiples of anything
@@ -263,6 +263,9 @@ def test_refusals():
         fd.grad(fastloss.MSELoss(), X_OK, X_OK, grad_output=np.ones(3))
     with pytest.raises(ValueError, match="reduction: expected 'none', 'mean' or 'sum'"):
         fd.mse_loss(X_OK, X_OK, reduction="avg")
+    with pytest.raises(ValueError, match="ignore_index: not supported with probability "
+                                         "targets"):        # refused when the graph is made
+        fd.cross_entropy(X_OK, X_OK, ignore_index=3)
     unknown = X_OK[X_OK[:, 0] > 0]
     with pytest.raises(ValueError, match=r"x: expected known chunk sizes.*"
                                          r"compute_chunk_sizes\(\)"):

@@ -1,10 +1,14 @@
 """Every refusal: the exception type and its message (part of the API), and
 that nothing is written to ``out`` when an error is raised."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 import fastloss
+
+import reference as ref
 
 X = np.zeros((4, 3))
 Y = np.array([0, 1, 2, 1])
@@ -312,3 +316,79 @@ def test_in_place_input_untouched_on_error():
     with pytest.raises(IndexError):
         fastloss.CrossEntropyLoss().value_and_grad(x, [0, 9, 0, 0], out=x)
     np.testing.assert_array_equal(x, SENTINEL)
+
+
+# ------------------------------------------- refusals that were missing or unclear
+
+def test_ignore_index_with_probability_targets():
+    """It was silently ignored; torch refuses it. The default -100 (given or
+    not) is the only value accepted with probability targets."""
+    for value in (0, 2, -1, -5):
+        message = (r"ignore_index: not supported with probability targets \(a float "
+                   rf"target\), got ignore_index={value}")
+        with pytest.raises(ValueError, match=message):
+            fastloss.cross_entropy(X, P, ignore_index=value)
+        with pytest.raises(ValueError, match=message):
+            fastloss.CrossEntropyLoss(ignore_index=value).value_and_grad(X, P)
+    fastloss.cross_entropy(X, P, ignore_index=-100)
+    fastloss.cross_entropy(X, Y, ignore_index=2)          # class indices: as always
+
+
+def test_bool_class_weights_refused_by_functions_and_loss_objects():
+    """The loss objects accepted bool class weights that cross_entropy refused."""
+    w = np.array([True, False, True])
+    message = r"weight: expected a real numeric array, got bool array of shape \(3,\)"
+    for call in (lambda: fastloss.cross_entropy(X, Y, weight=w),
+                 lambda: fastloss.nll_loss(X, Y, weight=w),
+                 lambda: fastloss.CrossEntropyLoss(w),
+                 lambda: fastloss.NLLLoss(w)):
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
+def test_subnormal_mean_denominator_warns_nothing():
+    """The gradient's scale 1 / denominator overflowed with a RuntimeWarning
+    for a subnormal "mean" denominator (here the sum of three 5e-324s)."""
+    w = np.full(3, 5e-324)
+    loss_fn = fastloss.CrossEntropyLoss(w)
+    x = np.arange(12.0).reshape(4, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss, grad = loss_fn.value_and_grad(x, Y)
+        loss_fn.grad(x, Y)
+        value = fastloss.cross_entropy(x, Y, weight=w)
+    # the value is the sum over the denominator, which is finite
+    with np.errstate(all="ignore"):
+        expected = ref.cross_entropy(x, Y, w)
+    assert np.isfinite(expected) and np.isclose(loss, expected) and value == loss
+
+
+# ------------------------------------------------------------ unusual out arrays
+
+def as_matrix(a):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # NumPy's advice
+        return np.asmatrix(a)
+
+
+@pytest.mark.parametrize("make", [as_matrix, lambda a: a.astype(a.dtype.newbyteorder())],
+                         ids=["matrix", "byteswapped"])
+def test_matrix_and_byteswapped_out_are_written(make):
+    """An np.matrix out reached a kernel that refused it without naming out;
+    a byte-swapped out was refused while byte-swapped inputs are accepted.
+    Both are written like any out, and returned."""
+    x = np.arange(12.0).reshape(4, 3) / 7
+    for call, expected in [
+        (lambda out: fastloss.softmax(x, out=out), fastloss.softmax(x)),
+        (lambda out: fastloss.log_softmax(x, out=out), fastloss.log_softmax(x)),
+        (lambda out: fastloss.CrossEntropyLoss().grad(x, Y, out=out),
+         fastloss.CrossEntropyLoss().grad(x, Y)),
+        (lambda out: fastloss.BCEWithLogitsLoss().value_and_grad(x, P, out=out)[1],
+         fastloss.BCEWithLogitsLoss().grad(x, P)),
+    ]:
+        out = make(np.zeros((4, 3)))
+        assert call(out) is out
+        np.testing.assert_array_equal(np.asarray(out, np.float64), expected)
+    out = np.zeros(4, np.dtype(np.float32).newbyteorder())
+    assert fastloss.logsumexp(x.astype(np.float32), out=out) is out
+    np.testing.assert_array_equal(out, fastloss.logsumexp(x.astype(np.float32)))

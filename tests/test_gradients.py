@@ -6,7 +6,7 @@ import pytest
 import fastloss
 
 import reference as ref
-from conftest import logits, probabilities
+from support import logits, probabilities
 
 H = 1e-6
 

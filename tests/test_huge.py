@@ -19,7 +19,7 @@ import pytest
 import fastloss
 
 import reference as ref
-from conftest import assert_close
+from support import assert_close
 
 N, C = 2_400_000, 1_000                         # 2.4e9 elements: 2**31 + 2.5e8
 BIG = 2**31

@@ -13,7 +13,7 @@ import fastloss._api
 import fastloss._config
 
 import reference as ref
-from conftest import assert_close, logits, probabilities
+from support import assert_close, logits, probabilities
 
 
 def test_lists_and_python_numbers():

@@ -3,13 +3,14 @@
 The row kernels pick a path by the shape: rows in the lanes of a vector
 (rows of up to four vectors of classes: 32 float32 or 16 float64 classes on
 AVX2, half that on the baseline path), one row at a time (longer rows), or
-rows cut into chunks of 4096 elements (rows longer than 256 KiB, and rows
-longer than two chunks in an array of fewer than 16 rows). The shapes here
-sit on each side of every boundary, with groups of rows that are ragged,
-that hold a special row (+inf, NaN, all -inf) among ordinary ones, and
-ignored rows holding inf or NaN (never read). Elementwise losses run in
-blocks of 2048 elements with operands that are one value, contiguous, a
-row repeated (a weight per class) or anything else.
+rows cut into chunks (rows longer than two chunks that are wider than
+LIMITS["long_bytes"] or in an array of fewer than LIMITS["few_rows"] rows).
+The shapes here, built from the limits the kernels export (support.py), sit
+on each side of every boundary, with groups of rows that are ragged, that
+hold a special row (+inf, NaN, all -inf) among ordinary ones, and ignored
+rows holding inf or NaN (never read). Elementwise losses run in blocks of
+LIMITS["block_elems"] elements with operands that are one value,
+contiguous, a row repeated (a weight per class) or anything else.
 """
 
 import numpy as np
@@ -18,13 +19,30 @@ import pytest
 import fastloss
 
 import reference as ref
-from conftest import DTYPES, assert_close, logits, probabilities
+from support import (
+    BLOCK,
+    CHUNK,
+    DTYPES,
+    LIMITS,
+    LONG,
+    SMALL,
+    assert_close,
+    logits,
+    probabilities,
+)
 
 inf, nan = np.inf, np.nan
 
-SHAPES = [(37, 1), (37, 2), (40, 7), (23, 8), (41, 9), (17, 16), (33, 17), (9, 31),
-          (35, 32), (18, 33), (12, 64), (10, 65), (12, 100), (5, 2049),
-          (20, 8193), (3, 8193), (2, 20000), (17, 70000)]
+LANES = LIMITS["lanes"]["float32"]
+# wider than long_bytes in either dtype: cut into chunks however many rows
+WIDE = LIMITS["long_bytes"] // 4 + 1000
+# rows in lanes: a vector and more, up to and past the float64 and float32
+# limits; one row at a time; long rows, in few rows or wide
+SHAPES = sorted({(37, 1), (37, 2), (40, LANES - 1), (23, LANES), (41, LANES + 1),
+                 (17, SMALL["float64"]), (33, SMALL["float64"] + 1), (9, SMALL["float32"] - 1),
+                 (35, SMALL["float32"]), (18, SMALL["float32"] + 1), (12, 64), (10, 65),
+                 (12, 100), (5, BLOCK + 1), (20, LONG + 1), (3, LONG + 1),
+                 (2, 4 * CHUNK + 100), (17, WIDE)})
 
 
 def with_specials(x):
@@ -130,7 +148,7 @@ def test_nan_in_any_column_gives_nan(dtype, n):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("special", [nan, inf])
-@pytest.mark.parametrize("shape", [(1, 12288), (40, 9), (3, 40)], ids=shape_id)
+@pytest.mark.parametrize("shape", [(1, 3 * CHUNK), (40, 9), (3, 40)], ids=shape_id)
 def test_special_among_minus_inf(dtype, special, shape):
     """A NaN or +inf followed by -inf in the same lanes (which the vector max
     can drop for the -inf) in a row whose other values are finite: the row
@@ -138,7 +156,7 @@ def test_special_among_minus_inf(dtype, special, shape):
     rows: a chunk of NaN and -inf looked empty)."""
     x = np.zeros(shape, dtype)
     x[0, 0] = special
-    x[0, 1:4096] = -inf
+    x[0, 1:CHUNK] = -inf
     if special == inf:
         x[0, 16 % shape[1]] = nan
     t = np.zeros(shape[0], np.int64)
@@ -153,7 +171,7 @@ def test_special_among_minus_inf(dtype, special, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(8, 8), (40, 9), (35, 33), (3, 8193), (17, 70000)],
+@pytest.mark.parametrize("shape", [(8, 8), (40, 9), (35, 33), (3, LONG + 1), (17, WIDE)],
                          ids=shape_id)
 def test_ignored_rows_of_a_group_are_never_read(dtype, shape):
     """A group of rows in lanes, or a row's chunks, where an ignored row holds
@@ -172,8 +190,8 @@ def test_ignored_rows_of_a_group_are_never_read(dtype, shape):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1000, 10), (300, 33), (60, 100), (3, 20000), (17, 70000)],
-                         ids=shape_id)
+@pytest.mark.parametrize("shape", [(1000, 10), (300, 33), (60, 100), (3, 4 * CHUNK + 100),
+                                   (17, WIDE)], ids=shape_id)
 def test_bitwise_the_same_for_any_thread_count(dtype, shape):
     rng = np.random.default_rng(11)
     x = logits(rng, shape, dtype)
@@ -197,7 +215,8 @@ def test_bitwise_the_same_for_any_thread_count(dtype, shape):
 
 # ------------------------------------------------------- elementwise losses
 
-BINARY_SHAPES = [(1,), (7,), (2047,), (2048,), (2049,), (3, 1000), (700, 10), (2, 3000)]
+BINARY_SHAPES = [(1,), (7,), (BLOCK - 1,), (BLOCK,), (BLOCK + 1,), (3, 1000), (700, 10),
+                 (2, 3000)]
 
 
 def operands(rng, shape, dtype):

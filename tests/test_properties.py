@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 import fastloss
 
 import reference
-from conftest import LAYOUTS, assert_close, tol
-from conftest import layout as _layout
+from support import BLOCK, LAYOUTS, PARALLEL_MIN, assert_close, tol
+from support import layout as _layout
 
 # fastloss computes NaN and inf silently, as torch: a RuntimeWarning from it
 # fails these tests (the references' warnings are silenced below).
@@ -55,7 +55,7 @@ DTYPES = [np.float32, np.float64]
 INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
 # Class counts around the kernels' boundaries (blocks of rows below 128
 # classes, chunks of 2,048) and the largest the issue asks for.
-LARGE_CLASSES = [127, 128, 129, 2047, 2048, 2049, 5000, 100_000]
+LARGE_CLASSES = [127, 128, 129, BLOCK - 1, BLOCK, BLOCK + 1, 5000, 100_000]
 MAX_ELEMENTS = 200_000            # per example, so that the references stay fast
 # Row counts: none, a few, and enough for several reduction blocks and the
 # parallel path (over 32,768 elements).
@@ -188,7 +188,7 @@ class ClassArray:
         c = self.n_classes
         event(f"classes: {'1' if c == 1 else '2-9' if c < 10 else c}")
         event(f"rows: {'0' if n_rows == 0 else '1-49' if n_rows < 50 else '50+'}")
-        event(f"parallel path: {n_rows * self.n_classes > 32768}")
+        event(f"parallel path: {n_rows * self.n_classes > PARALLEL_MIN}")
         for kind in self.palette:
             event(f"row kind: {kind}")
         kinds = rng.choice(self.palette, n_rows)
@@ -325,7 +325,9 @@ class ClassTargets:
 def class_targets(draw, spec, index_only=False):
     kind = "index" if index_only else draw(st.sampled_from(["index", "prob"]))
     fits = [d for d in INT_DTYPES if np.iinfo(d).max >= spec.n_classes - 1]
-    ignore_index = draw(st.sampled_from([-100, -1, 0, spec.n_classes - 1, 2**40]))
+    # probability targets refuse any ignore_index but the default
+    ignore_index = -100 if kind == "prob" else draw(
+        st.sampled_from([-100, -1, 0, spec.n_classes - 1, 2**40]))
     return ClassTargets(
         kind, draw(st.sampled_from(fits)), ignore_index,
         draw(st.sampled_from([0.0, 0.3, 1.0])),
@@ -492,7 +494,7 @@ def elementwise(draw):
     dtype = draw(st.sampled_from(DTYPES))
     shape = tuple(draw(st.one_of(
         st.lists(st.integers(0, 7), max_size=3),
-        st.sampled_from([[40_000], [300, 129], [3, 2049], [1, 100_000], [0, 5]]))))
+        st.sampled_from([[40_000], [300, 129], [3, BLOCK + 1], [1, 100_000], [0, 5]]))))
     forms = ["none", "scalar", "last", "full", "ones"] + (["first"] if shape else [])
     return Elementwise(dtype, shape,
                        tuple(draw(st.lists(st.sampled_from(ROW_KINDS), min_size=1, max_size=4))),

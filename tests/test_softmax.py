@@ -6,7 +6,7 @@ import pytest
 import fastloss
 
 import reference as ref
-from conftest import DTYPES, LAYOUTS, THREADS, assert_close, layout, logits
+from support import DTYPES, LAYOUTS, PARALLEL_MIN, THREADS, assert_close, layout, logits
 
 # (shape, axis): class axis last, first, inside, all elements
 SHAPES = [((7, 5), -1), ((7, 5), 0), ((3, 4, 6), 1), ((2, 3, 4, 5), 1), ((2, 3, 4, 5), 2),
@@ -51,8 +51,8 @@ def test_layouts(rng, dtype, kind, axis):
 @pytest.mark.parametrize("num_threads", THREADS)
 @pytest.mark.parametrize("axis", [-1, 1])
 def test_threads_large(rng, dtype, num_threads, axis):
-    # large enough for the parallel path (more than 32768 elements)
     x = logits(rng, (300, 40, 7), dtype)
+    assert x.size > PARALLEL_MIN            # the parallel path
     for ours, theirs in SOFTMAX:
         assert_close(ours(x, axis=axis, num_threads=num_threads), theirs(x, axis=axis), dtype)
     assert_close(fastloss.logsumexp(x, axis=axis, num_threads=num_threads),

@@ -11,7 +11,7 @@ import pytest
 import fastloss
 
 import reference as ref
-from conftest import assert_close, logits
+from support import assert_close, logits
 
 C = 3
 INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]

@@ -16,7 +16,7 @@ import pytest
 
 import fastloss
 
-from conftest import logits, probabilities
+from support import logits, probabilities
 
 THREAD_COUNTS = [1, 2, 3, 4, 7]
 

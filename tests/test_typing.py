@@ -13,11 +13,10 @@ import pytest
 
 import fastloss
 
-STUBS = ["_api", "_kernels_baseline", "_openmp"]
+STUBS = ["_api", "_kernels._baseline", "_kernels._openmp"]
 if importlib.util.find_spec("sklearn") is not None:
     STUBS.append("estimators")
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.join(os.path.dirname(HERE), "fastloss")
+SOURCE = os.path.dirname(fastloss.__file__)         # the installed package's stubs
 
 KINDS = {"posonlyargs": inspect.Parameter.POSITIONAL_ONLY,
          "args": inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -50,7 +49,7 @@ def runtime_parameters(obj):
 
 def stub_definitions():
     for module in STUBS:
-        with open(os.path.join(SOURCE, module + ".pyi")) as f:
+        with open(os.path.join(SOURCE, *module.split(".")) + ".pyi") as f:
             tree = ast.parse(f.read())
         for node in tree.body:
             if isinstance(node, ast.FunctionDef):

@@ -1,3 +1,0 @@
-# The kernels compiled for the avx2 SIMD path (flags in setup.py); the
-# source is _kernels.pxi, shared by every path.
-include "_kernels.pxi"

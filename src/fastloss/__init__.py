@@ -1,0 +1,47 @@
+"""fastloss: fast, exact CPU loss kernels for NumPy, with PyTorch's semantics.
+
+Softmax, log-softmax and log-sum-exp; cross-entropy (class-index and
+probability targets, class weights, ignore_index, label smoothing), NLL,
+binary cross-entropy with logits and on probabilities, MSE; and loss objects
+with fused value-and-gradient. The kernels are Cython with OpenMP; see
+:func:`show_config`.
+"""
+
+from ._api import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    MSELoss,
+    NLLLoss,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    log_softmax,
+    logsumexp,
+    mse_loss,
+    nll_loss,
+    softmax,
+)
+from ._config import get_num_threads, num_threads, set_num_threads, show_config
+from ._version import __version__
+
+__all__ = [
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy",
+    "mse_loss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCEWithLogitsLoss",
+    "BCELoss",
+    "MSELoss",
+    "get_num_threads",
+    "set_num_threads",
+    "num_threads",
+    "show_config",
+    "__version__",
+]

@@ -1,0 +1,991 @@
+"""The public functions and loss classes of fastloss.
+
+Each public name validates its arguments (``_validation``), allocates its
+outputs and makes one kernel call (``_kernels``: the compiled kernels of the
+SIMD path ``_dispatch`` chose). The semantics are those of
+``torch.nn.functional``; the conventions (``axis``, ``out``, scalars) NumPy's.
+"""
+
+import copy
+import math
+
+import numpy as np
+
+from ._config import resolve_num_threads
+from ._kernels import kernels as _kernels
+from ._validation import (
+    _asarray,
+    as_float_array,
+    as_index_targets,
+    as_operand,
+    broadcast_operand,
+    check_ignore_index,
+    check_label_smoothing,
+    check_no_ignore_index,
+    check_reduction,
+    class_view,
+    describe,
+    finish,
+    normalize_axis,
+    output_buffer,
+    position,
+)
+
+
+def _scalar_if_0d(arr, out):
+    """NumPy's convention: a 0-d result without ``out`` is a NumPy scalar."""
+    if out is None and arr.ndim == 0:
+        return arr[()]
+    return arr
+
+
+def _classes_view(arr, axis):
+    """(n_outer, n_classes, n_inner) view of arr; axis=None is one row of all elements."""
+    if axis is None:
+        return arr.reshape(1, arr.size, 1), None
+    ax = normalize_axis(axis, arr.ndim)
+    return class_view(arr, ax), ax
+
+
+# ----------------------------------------------------------- softmax family
+
+def logsumexp(x, axis=-1, *, keepdims=False, out=None, num_threads=None):
+    """Log of the sum of exponentials along an axis, without overflow.
+
+    ``log(sum(exp(x), axis))`` computed as ``m + log(sum(exp(x - m)))`` with
+    ``m`` the maximum along the axis, summed in float64.
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input; float16 is computed as float32, Python numbers as float64.
+    axis : int or None, default -1
+        Axis to reduce; None reduces over all elements (as
+        ``scipy.special.logsumexp``).
+    keepdims : bool, default False
+        Keep the reduced axis with length 1.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    ndarray or scalar
+        ``x``'s shape without ``axis``, in ``x``'s dtype. A row holding +inf
+        gives +inf, an all -inf (or empty) row -inf, a row holding NaN NaN,
+        as ``torch.logsumexp``.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.logsumexp([[0.0, 0.0], [1000.0, 1000.0]]).tolist()
+    [0.6931471805599453, 1000.6931471805599]
+    """
+    arr = as_float_array(x, "x")
+    x3, ax = _classes_view(arr, axis)
+    n_threads = resolve_num_threads(num_threads)
+    if ax is None:
+        shape = (1,) * arr.ndim if keepdims else ()
+    else:
+        shape = arr.shape[:ax] + ((1,) if keepdims else ()) + arr.shape[ax + 1:]
+    buf = output_buffer(out, shape, arr.dtype, inputs=(arr,))
+    _kernels.logsumexp(x3, buf.reshape(x3.shape[0], x3.shape[2]), n_threads)
+    return _scalar_if_0d(finish(buf, out), out)
+
+
+def _softmax(x, axis, out, num_threads, log_space):
+    arr = as_float_array(x, "x")
+    x3, _ = _classes_view(arr, axis)
+    n_threads = resolve_num_threads(num_threads)
+    buf = output_buffer(out, arr.shape, arr.dtype, inputs=(arr,), in_place_of=arr)
+    _kernels.softmax(x3, buf.reshape(x3.shape), log_space, n_threads)
+    return _scalar_if_0d(finish(buf, out), out)
+
+
+_SOFTMAX_DOC = """{summary}
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input; float16 is computed as float32, Python numbers as float64.
+    axis : int or None, default -1
+        The class axis; None normalizes over all elements.
+    out : ndarray, optional
+        Array of ``x``'s shape and dtype to write into; may be ``x`` itself
+        (in place).
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``x``. As torch, a row holding +inf or NaN, or
+        all -inf, is NaN; a -inf element elsewhere {masked}.
+
+    Examples
+    --------
+    >>> import fastloss
+    {example}
+    """
+
+
+def softmax(x, axis=-1, *, out=None, num_threads=None):
+    return _softmax(x, axis, out, num_threads, False)
+
+
+def log_softmax(x, axis=-1, *, out=None, num_threads=None):
+    return _softmax(x, axis, out, num_threads, True)
+
+
+softmax.__doc__ = _SOFTMAX_DOC.format(
+    summary="Softmax along an axis: ``exp(x - logsumexp(x))``.",
+    masked="has probability 0",
+    example=""">>> [round(p, 4) for p in fastloss.softmax([2.0, 1.0, 0.1]).tolist()]
+    [0.659, 0.2424, 0.0986]""",
+)
+log_softmax.__doc__ = _SOFTMAX_DOC.format(
+    summary="Log-softmax along an axis: ``x - logsumexp(x)``, computed stably.",
+    masked="gives -inf",
+    example=""">>> [round(v, 4) for v in fastloss.log_softmax([0.0, 0.0]).tolist()]
+    [-0.6931, -0.6931]""",
+)
+
+
+# ------------------------------------------------------------ loss problems
+
+def _mean(total, denominator, empty_is_nan=False):
+    """``total / denominator`` in float64: the value of "mean" from the summed
+    loss, and the scale of its gradient (``total`` = ``grad_output``).
+
+    As NumPy's division, 0/0 is NaN and x/0 is ±inf, without warnings (a
+    subnormal denominator overflows to inf silently too). ``empty_is_nan``:
+    NaN over a zero denominator whatever ``total`` is: torch adds the means
+    of the two parts of a label-smoothed cross-entropy of class indices, and
+    with every target ignored (or of weight 0) the nll part is 0/0 even
+    where the smoothing part over the same 0 is infinite.
+    """
+    if empty_is_nan and denominator == 0:
+        return np.float64(np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.float64(total) / np.float64(denominator)
+
+
+def _reduced(total, reduction, denominator, dtype, empty_is_nan):
+    """The value of "sum" or "mean" (over ``denominator``) of a loss summed in
+    float64, as a NumPy scalar of ``dtype``."""
+    if reduction == "mean":
+        total = _mean(total, denominator, empty_is_nan)
+    with np.errstate(over="ignore"):    # beyond float32's range is inf, silently
+        return dtype.type(total)
+
+
+def _grad_scale(grad_output, reduction, denominator, empty_is_nan):
+    """What the gradient of the summed loss is multiplied by for "sum" or "mean"."""
+    if reduction != "mean":
+        return float(grad_output)
+    return float(_mean(grad_output, denominator, empty_is_nan))
+
+
+def _exact_sum(values):
+    """The correctly rounded sum of finite values; inf/NaN as plain addition."""
+    if all(math.isfinite(v) for v in values):
+        try:
+            return math.fsum(values)
+        except OverflowError:
+            pass
+    return float(np.sum(np.array(values, dtype=np.float64)))
+
+
+def _empty_is_nan(mode, label_smoothing):
+    """Whether "mean" over a zero denominator is NaN whatever the sum (see _mean)."""
+    return mode == _kernels.CE_INDEX and label_smoothing > 0.0
+
+
+class _Problem:
+    """Validated inputs of one loss call, and the ways to run its kernel.
+
+    Subclasses set: ``x`` (the kernel's input array), ``dtype``,
+    ``reduction``, ``loss_shape``, ``denominator`` (of "mean"),
+    ``empty_is_nan`` (see ``_mean``), ``n_threads``, ``inputs`` (every array
+    the kernel reads), and implement ``_run``.
+    """
+
+    empty_is_nan = False
+
+    def _run(self, want_rows, grad, upstream, scale):
+        """Run the kernel: (per-element losses, empty unless want_rows; the
+        loss summed over every element, in float64)."""
+        raise NotImplementedError
+
+    def _reduce(self, rows, total):
+        if self.reduction == "none":
+            return _scalar_if_0d(rows.reshape(self.loss_shape), None)
+        return _reduced(total, self.reduction, self.denominator, self.dtype, self.empty_is_nan)
+
+    def _scale(self, grad_output):
+        return _grad_scale(grad_output, self.reduction, self.denominator, self.empty_is_nan)
+
+    def _upstream(self, grad_output):
+        """(per-element upstream array or None, scalar scale) of the gradient."""
+        if self.reduction == "none":
+            g = as_operand(grad_output, self.dtype, "grad_output", allow_bool=False)
+            try:
+                return np.broadcast_to(g, self.loss_shape), 1.0
+            except ValueError:
+                raise ValueError(
+                    f"grad_output: expected an array broadcastable to the loss's "
+                    f"shape {self.loss_shape} (reduction='none'), got shape {g.shape}"
+                ) from None
+        g = _asarray(grad_output, "grad_output")
+        if g.shape != () or g.dtype.kind not in "fiu":
+            raise ValueError(
+                f"grad_output: expected a real scalar for reduction="
+                f"{self.reduction!r}, got {describe(g)}"
+            )
+        return None, self._scale(float(g))
+
+    def value(self):
+        rows, total = self._run(self.reduction == "none", None, None, 1.0)
+        return self._reduce(rows, total)
+
+    def grad(self, grad_output, out):
+        upstream, scale = self._upstream(grad_output)
+        buf = output_buffer(
+            out, self.x.shape, self.dtype, inputs=self.inputs + (upstream,),
+            in_place_of=self.x,
+        )
+        self._run(False, buf, upstream, scale)
+        return finish(buf, out)
+
+    def value_and_grad(self, out):
+        buf = output_buffer(out, self.x.shape, self.dtype, inputs=self.inputs,
+                            in_place_of=self.x)
+        rows, total = self._run(self.reduction == "none", buf, None, self._scale(1.0))
+        return self._reduce(rows, total), finish(buf, out)
+
+    def block_sum(self, grad_scale=None):
+        """The summed loss in float64, and the gradient of that sum times
+        ``grad_scale`` (None: no gradient), whatever the reduction (the block
+        protocol of ``_Loss``)."""
+        grad = None if grad_scale is None else np.empty(self.x.shape, self.dtype)
+        _, total = self._run(False, grad, None, 1.0 if grad_scale is None else grad_scale)
+        return float(total), grad
+
+
+class _ClassProblem(_Problem):
+    """cross_entropy / nll_loss: a class axis, index or probability targets."""
+
+    def __init__(self, input, target, weight, ignore_index, reduction,
+                 label_smoothing, axis, num_threads, log_probs):
+        x = as_float_array(input, "input")
+        self.reduction = check_reduction(reduction)
+        self.eps = check_label_smoothing(label_smoothing)
+        self.ignore_index = check_ignore_index(ignore_index)
+        if x.ndim == 0:
+            raise ValueError(
+                "input: expected an array with a class axis (at least 1-D), got a 0-d array"
+            )
+        ax = normalize_axis(axis, x.ndim)
+        self.n_threads = resolve_num_threads(num_threads)
+        self.x, self.dtype = x, x.dtype
+        self.x3 = class_view(x, ax)
+        n_classes = x.shape[ax]
+        self.loss_shape = x.shape[:ax] + x.shape[ax + 1:]
+        self.rows = self.x3.shape[0] * self.x3.shape[2]
+
+        if weight is None:
+            self.weight = np.ones(n_classes, self.dtype)
+        else:
+            self.weight = as_operand(weight, self.dtype, "weight", allow_bool=False)
+            if self.weight.shape != (n_classes,):
+                raise ValueError(
+                    f"weight: expected one weight per class, shape ({n_classes},), "
+                    f"got shape {self.weight.shape}"
+                )
+
+        t = _asarray(target, "target")
+        if t.dtype.kind in "iu":
+            if t.shape != self.loss_shape:
+                raise ValueError(
+                    f"target: expected class indices of shape {self.loss_shape} "
+                    f"(the input's shape {x.shape} without axis {ax}), got shape {t.shape}"
+                )
+            self.mode = _kernels.NLL_INDEX if log_probs else _kernels.CE_INDEX
+            self.targets = as_index_targets(t, "target").reshape(-1)
+            self.prob = np.empty((0, 0, 0), self.dtype)
+            bad, weight_sum = _kernels.check_targets(
+                self.targets, n_classes, self.ignore_index, self.weight, self.n_threads
+            )
+            if bad >= 0:
+                raise IndexError(
+                    f"target: class index {self.targets[bad]} at position "
+                    f"{position(bad, self.loss_shape)} is out of range for "
+                    f"{n_classes} classes (expected 0 <= target < {n_classes}, or "
+                    f"ignore_index={self.ignore_index})"
+                )
+            self.denominator = weight_sum
+        elif t.dtype.kind == "f" and not log_probs:
+            if t.shape != x.shape:
+                error = TypeError if t.shape == self.loss_shape else ValueError
+                raise error(
+                    f"target: probability targets need the input's shape {x.shape}, "
+                    f"got {describe(t)} (class indices need an integer dtype)"
+                )
+            check_no_ignore_index(self.ignore_index)
+            self.mode = _kernels.CE_PROB
+            self.targets = np.empty(0, np.int64)
+            self.prob = as_operand(t, self.dtype, "target").reshape(self.x3.shape)
+            # torch: the mean of probability targets is over the rows, NaN when empty
+            self.denominator = self.rows if x.size else 0
+        else:
+            what = "integer class indices" if log_probs else (
+                "integer class indices or float class probabilities")
+            raise TypeError(f"target: expected {what}, got {describe(t)}")
+        self.inputs = (self.x, self.targets, self.prob, self.weight)
+        self.empty_is_nan = _empty_is_nan(self.mode, self.eps)
+
+    def _run(self, want_rows, grad, upstream, scale):
+        rows = np.empty(self.rows if want_rows else 0, self.dtype)
+        grad3 = (grad.reshape(self.x3.shape) if grad is not None
+                 else np.empty((0, 0, 0), self.dtype))
+        if upstream is None:
+            upstream = np.broadcast_to(np.ones(1, self.dtype), (self.rows,))
+        total = _kernels.class_loss(
+            self.mode, self.x3, self.targets, self.prob, self.weight,
+            self.ignore_index, self.eps, rows, grad3, upstream.reshape(self.rows),
+            scale, self.n_threads,
+        )
+        return rows, total
+
+
+class _BinaryProblem(_Problem):
+    """Elementwise losses: BCE with logits, BCE on probabilities, MSE."""
+
+    def __init__(self, mode, input, target, weight, pos_weight, reduction, num_threads):
+        x = as_float_array(input, "input")
+        self.reduction = check_reduction(reduction)
+        self.n_threads = resolve_num_threads(num_threads)
+        self.mode, self.x, self.dtype = mode, x, x.dtype
+        t = as_operand(target, self.dtype, "target")
+        if t.shape != x.shape:
+            raise ValueError(
+                f"target: expected the input's shape {x.shape}, got shape {t.shape}"
+            )
+        cols = x.shape[-1] if x.ndim else 1
+        n_rows = x.size // cols if cols else int(np.prod(x.shape[:-1]))
+        self.shape2 = (n_rows, cols)
+        self.x2, self.t2 = x.reshape(self.shape2), t.reshape(self.shape2)
+        self.w2 = broadcast_operand(weight, x.shape, n_rows, cols, self.dtype, "weight")
+        self.pw2 = broadcast_operand(
+            pos_weight, x.shape, n_rows, cols, self.dtype, "pos_weight",
+            hint=f" (one weight per class on the last axis: shape ({cols},))",
+        )
+        if mode == _kernels.BCE_PROB:
+            for arr, name in ((x, "input"), (t, "target")):
+                bad = _kernels.first_outside_unit(arr.reshape(-1), self.n_threads)
+                if bad >= 0:
+                    raise ValueError(
+                        f"{name}: expected probabilities in [0, 1], got "
+                        f"{arr.reshape(-1)[bad]} at position "
+                        f"{position(bad, arr.shape)}"
+                    )
+        self.loss_shape = x.shape
+        self.denominator = x.size
+        self.inputs = (self.x, self.t2, self.w2, self.pw2)
+
+    def _run(self, want_rows, grad, upstream, scale):
+        rows = np.empty(self.shape2 if want_rows else (0, 0), self.dtype)
+        grad2 = (grad.reshape(self.shape2) if grad is not None
+                 else np.empty((0, 0), self.dtype))
+        if upstream is None:
+            upstream = np.broadcast_to(np.ones((), self.dtype), self.shape2)
+        total = _kernels.binary_loss(
+            self.mode, self.x2, self.t2, self.w2, self.pw2, rows, grad2,
+            upstream.reshape(self.shape2), scale, self.n_threads,
+        )
+        return rows, total
+
+
+# ----------------------------------------------------------- loss functions
+
+def cross_entropy(input, target, *, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, axis=-1, num_threads=None):
+    """Cross-entropy between logits and class-index or probability targets.
+
+    As ``torch.nn.functional.cross_entropy``, with the class axis given by
+    ``axis`` (PyTorch's layout (N, C, d1, ..., dk) is ``axis=1``).
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Logits, e.g. of shape (n_samples, n_classes). float16 is computed as
+        float32, Python numbers as float64.
+    target : array_like
+        Integer class indices of ``input``'s shape without ``axis`` (any
+        integer dtype), or float class probabilities of ``input``'s shape.
+    weight : array_like of shape (n_classes,), optional
+        Weight of each class.
+    ignore_index : int, default -100
+        Class-index targets equal to it contribute nothing (neither to the
+        loss nor to the "mean" denominator, nor to the gradient); their
+        logits are never read.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        Index targets: "none" gives ``-w[y] log p[y]`` per element (0 where
+        ignored); "mean" divides the sum by the sum of ``w[y]`` over the
+        elements not ignored (NaN when there are none). Probability targets:
+        ``-sum_c w_c t_c log p_c`` per element, "mean" divides by the number
+        of elements (the rows), not by weights.
+    label_smoothing : float in [0, 1], default 0.0
+        Index targets: ``(1-eps) nll + (eps/C) smooth`` with
+        ``smooth = -sum_c w_c log p_c`` (0 where ignored), both parts with the
+        same "mean" denominator. Probability targets become
+        ``t (1-eps) + eps/C``.
+    axis : int, default -1
+        The class axis of ``input``.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum" (summed in
+        float64, the same for any ``num_threads``), else an array of the
+        target's shape (index targets) or ``input``'s shape without ``axis``.
+
+    Notes
+    -----
+    A row holding +inf or NaN, or all -inf, gives NaN; a -inf logit
+    elsewhere is a masked class (probability 0, an infinite loss where it is
+    the target). As torch, a zero probability target on a masked class gives NaN
+    (0 * log 0).
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> loss = fastloss.cross_entropy([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]], [2, 1])
+    >>> round(float(loss), 4)
+    1.2753
+    """
+    problem = _ClassProblem(input, target, weight, ignore_index, reduction,
+                            label_smoothing, axis, num_threads, log_probs=False)
+    return problem.value()
+
+
+def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean",
+             axis=-1, num_threads=None):
+    """Negative log-likelihood of log-probabilities at class-index targets.
+
+    As ``torch.nn.functional.nll_loss``: ``-w[y] input[y]`` per element.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Log-probabilities, e.g. the output of :func:`log_softmax`, of shape
+        (n_samples, n_classes). float16 is computed as float32.
+    target : array_like of int
+        Class indices of ``input``'s shape without ``axis``.
+    weight : array_like of shape (n_classes,), optional
+        Weight of each class.
+    ignore_index : int, default -100
+        Targets equal to it contribute nothing and are not counted by "mean".
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" divides by the sum of ``w[y]`` over non-ignored elements.
+    axis : int, default -1
+        The class axis of ``input``.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of the target's shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> float(fastloss.nll_loss([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]], [2, 2]))
+    -4.5
+    """
+    problem = _ClassProblem(input, target, weight, ignore_index, reduction, 0.0,
+                            axis, num_threads, log_probs=True)
+    return problem.value()
+
+
+def binary_cross_entropy_with_logits(input, target, *, weight=None, pos_weight=None,
+                                     reduction="mean", num_threads=None):
+    """Binary cross-entropy of logits: sigmoid and BCE in one stable formula.
+
+    As ``torch.nn.functional.binary_cross_entropy_with_logits``: per element
+    ``w ((1-t) x - (1 + (pw-1) t) logsigmoid(x))``, finite for any finite x.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Logits of any shape.
+    target : array_like
+        Targets in [0, 1] (soft targets allowed) of ``input``'s shape.
+    weight : array_like, optional
+        Weights broadcastable to ``input``'s shape (NumPy broadcasting).
+    pos_weight : array_like, optional
+        Weight of positive examples, one per class of the last axis (shape
+        (n_classes,)), or any shape broadcastable to ``input``'s.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> round(float(fastloss.binary_cross_entropy_with_logits([0.0], [1.0])), 4)
+    0.6931
+    """
+    problem = _BinaryProblem(_kernels.BCE_LOGITS, input, target, weight, pos_weight,
+                             reduction, num_threads)
+    return problem.value()
+
+
+def binary_cross_entropy(input, target, *, weight=None, reduction="mean",
+                         num_threads=None):
+    """Binary cross-entropy of probabilities.
+
+    As ``torch.nn.functional.binary_cross_entropy``: per element
+    ``-w (t log x + (1-t) log(1-x))`` with each log clamped at -100.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Probabilities in [0, 1] of any shape; anything else (NaN included)
+        is a ValueError.
+    target : array_like
+        Targets in [0, 1] of ``input``'s shape (a ValueError otherwise, as
+        torch).
+    weight : array_like, optional
+        Weights broadcastable to ``input``'s shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> loss = fastloss.binary_cross_entropy([0.1582, 0.4139, 0.2287], [0, 1, 0])
+    >>> round(float(loss), 5)
+    0.43801
+    """
+    problem = _BinaryProblem(_kernels.BCE_PROB, input, target, weight, None,
+                             reduction, num_threads)
+    return problem.value()
+
+
+def mse_loss(input, target, *, reduction="mean", num_threads=None):
+    """Mean squared error ``(input - target)**2``.
+
+    As ``torch.nn.functional.mse_loss``; the target must have the input's
+    shape (torch's broadcasting with a warning is refused).
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Predictions of any shape.
+    target : array_like
+        Targets of ``input``'s shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> float(fastloss.mse_loss([1.0, 2.0], [1.0, 4.0]))
+    2.0
+    """
+    problem = _BinaryProblem(_kernels.MSE, input, target, None, None, reduction,
+                             num_threads)
+    return problem.value()
+
+
+# ------------------------------------------------------------- loss objects
+
+_GRAD_DOC = """Gradient of the loss with respect to ``input``.
+
+        Parameters
+        ----------
+        input, target : array_like
+            As for the loss.
+        grad_output : float or array_like, default 1.0
+            The upstream gradient, as in torch's backward: a scalar for
+            "mean" and "sum"; for "none", an array broadcastable to the
+            loss's shape (a scalar meaning the gradient of ``c * loss.sum()``).
+        out : ndarray, optional
+            Array of ``input``'s shape and dtype to write into; may be
+            ``input`` itself.
+
+        Returns
+        -------
+        ndarray
+            Of ``input``'s shape and dtype.
+
+        Examples
+        --------
+        >>> import fastloss
+        >>> fastloss.MSELoss().grad([1.0, 2.0], [1.0, 4.0]).tolist()
+        [0.0, -2.0]
+        """
+
+_VALUE_AND_GRAD_DOC = """Loss and its gradient with respect to ``input``, in one pass.
+
+        For reduction "none" the gradient is that of ``loss.sum()``.
+
+        Parameters
+        ----------
+        input, target : array_like
+            As for the loss.
+        out : ndarray, optional
+            Array of ``input``'s shape and dtype for the gradient; may be
+            ``input`` itself.
+
+        Returns
+        -------
+        loss : scalar or ndarray
+            As the loss function.
+        grad : ndarray
+            Of ``input``'s shape and dtype.
+
+        Examples
+        --------
+        >>> import fastloss
+        >>> loss, grad = fastloss.MSELoss().value_and_grad([1.0, 2.0], [1.0, 4.0])
+        >>> float(loss), grad.tolist()
+        (2.0, [0.0, -2.0])
+        """
+
+
+class _Loss:
+    """A loss function with its options bound, and its gradient.
+
+    The block protocol. A loss over an array split into blocks along its
+    rows (``fastloss.dask``) is computed from the blocks through these
+    methods, with the public attributes of the options (``reduction``,
+    ``weight``, ``ignore_index``, ``axis``, ...):
+
+    - ``_block_sum(input, target, grad_scale=None)``: a block's loss summed
+      over its elements in float64, whatever the reduction, and with
+      ``grad_scale`` the gradient of that sum times ``grad_scale`` (else
+      None). The whole loss is the sum of the blocks' sums.
+    - ``_denominator(shape, dtype, class_counts=None)``: the denominator of
+      "mean" over an input of ``shape`` and (compute) ``dtype``: with
+      class-index targets, the weight of the targets from
+      ``class_counts[c]``, the number of targets of class c that are not
+      ignored (``sum_c w_c count_c``, correctly rounded); else the number of
+      rows (probability targets) or of elements.
+    - ``_reduce_blocks(block_sums, denominator, dtype, index_targets)``: the value
+      of "sum" or "mean" from the blocks' sums, added exactly (correctly
+      rounded, in any order).
+    - ``_grad_scale(grad_output, denominator, index_targets)``: the
+      ``grad_scale`` that makes the blocks' gradients those of "sum" or
+      "mean" (bitwise the in-memory ones for the same denominator).
+    - ``_with_operands(**operands)``: elementwise losses: a copy whose
+      per-element operands (``weight``, ``pos_weight``) are replaced, e.g. by
+      a block's part of them.
+    """
+
+    _options = ()
+
+    def __call__(self, input, target):
+        return self._problem(input, target).value()
+
+    def grad(self, input, target, *, grad_output=1.0, out=None):
+        return self._problem(input, target).grad(grad_output, out)
+
+    def value_and_grad(self, input, target, *, out=None):
+        return self._problem(input, target).value_and_grad(out)
+
+    grad.__doc__ = _GRAD_DOC
+    value_and_grad.__doc__ = _VALUE_AND_GRAD_DOC
+
+    def _problem(self, input, target):
+        raise NotImplementedError
+
+    def _mode(self, index_targets):
+        raise NotImplementedError
+
+    def _empty_is_nan(self, index_targets):
+        return _empty_is_nan(self._mode(index_targets), getattr(self, "label_smoothing", 0.0))
+
+    def _block_sum(self, input, target, grad_scale=None):
+        return self._problem(input, target).block_sum(grad_scale)
+
+    def _reduce_blocks(self, block_sums, denominator, dtype, index_targets):
+        return _reduced(_exact_sum(block_sums), self.reduction, denominator, np.dtype(dtype),
+                        self._empty_is_nan(index_targets))
+
+    def _grad_scale(self, grad_output, denominator, index_targets):
+        return _grad_scale(grad_output, self.reduction, denominator,
+                           self._empty_is_nan(index_targets))
+
+    def __repr__(self):
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._options)
+        return f"{type(self).__name__}({args})"
+
+
+class _ClassLoss(_Loss):
+    """The losses with a class axis: cross-entropy and NLL."""
+
+    def _denominator(self, shape, dtype, class_counts=None):
+        if class_counts is None:           # probability targets: the rows
+            if not math.prod(shape):
+                return 0.0
+            return float(math.prod(shape) // shape[normalize_axis(self.axis, len(shape))])
+        weight = (np.ones(len(class_counts)) if self.weight is None
+                  else np.asarray(self.weight, dtype).astype(np.float64))
+        return _exact_sum([float(w) * float(n) for w, n in
+                           zip(weight.tolist(), class_counts.tolist()) if n])
+
+
+class _ElementwiseLoss(_Loss):
+    """The elementwise losses: BCE with logits, BCE, MSE."""
+
+    def _mode(self, index_targets):
+        return None
+
+    def _denominator(self, shape, dtype, class_counts=None):
+        return float(math.prod(shape))
+
+    def _with_operands(self, **operands):
+        fn = copy.copy(self)
+        for name, value in operands.items():
+            if name in self._options:
+                setattr(fn, name, value)
+        return fn
+
+
+def _weight_option(weight, allow_bool=True):
+    """A loss object's weight option, as the functions take it (class weights:
+    no bool arrays, as cross_entropy)."""
+    if weight is None:
+        return None
+    return np.array(as_operand(weight, np.float64, "weight", allow_bool=allow_bool))
+
+
+def _options_check(reduction, num_threads):
+    check_reduction(reduction)
+    if num_threads is not None:
+        resolve_num_threads(num_threads)
+
+
+class CrossEntropyLoss(_ClassLoss):
+    """Cross-entropy loss with bound options; see :func:`cross_entropy`.
+
+    Parameters
+    ----------
+    weight : array_like of shape (n_classes,), optional
+        Weight of each class.
+    ignore_index : int, default -100
+        Targets equal to it contribute nothing.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
+    label_smoothing : float in [0, 1], default 0.0
+        Label smoothing, as :func:`cross_entropy`.
+    axis : int, default -1
+        The class axis of the input.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> loss_fn = fastloss.CrossEntropyLoss()
+    >>> x, y = np.array([[1.0, 2.0, 3.0]]), np.array([2])
+    >>> loss, grad = loss_fn.value_and_grad(x, y)
+    >>> round(float(loss), 4), grad.shape
+    (0.4076, (1, 3))
+    """
+
+    _options = ("weight", "ignore_index", "reduction", "label_smoothing", "axis",
+                "num_threads")
+
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean",
+                 label_smoothing=0.0, axis=-1, num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight, allow_bool=False)
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.reduction = reduction
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.axis = axis
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _ClassProblem(input, target, self.weight, self.ignore_index,
+                             self.reduction, self.label_smoothing, self.axis,
+                             self.num_threads, log_probs=False)
+
+    def _mode(self, index_targets):
+        return _kernels.CE_INDEX if index_targets else _kernels.CE_PROB
+
+
+class NLLLoss(_ClassLoss):
+    """Negative log-likelihood loss with bound options; see :func:`nll_loss`.
+
+    Parameters
+    ----------
+    weight : array_like of shape (n_classes,), optional
+        Weight of each class.
+    ignore_index : int, default -100
+        Targets equal to it contribute nothing.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
+    axis : int, default -1
+        The class axis of the input.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.NLLLoss(reduction="sum").grad([[-1.0, -0.5]], [1]).tolist()
+    [[0.0, -1.0]]
+    """
+
+    _options = ("weight", "ignore_index", "reduction", "axis", "num_threads")
+
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", axis=-1,
+                 num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight, allow_bool=False)
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.reduction = reduction
+        self.axis = axis
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _ClassProblem(input, target, self.weight, self.ignore_index,
+                             self.reduction, 0.0, self.axis, self.num_threads,
+                             log_probs=True)
+
+    def _mode(self, index_targets):
+        return _kernels.NLL_INDEX
+
+
+class BCEWithLogitsLoss(_ElementwiseLoss):
+    """Binary cross-entropy with logits, with bound options.
+
+    See :func:`binary_cross_entropy_with_logits`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Weights broadcastable to the input's shape.
+    pos_weight : array_like, optional
+        Weight of positive examples, one per class of the last axis.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.BCEWithLogitsLoss().grad([0.0, 0.0], [1.0, 0.0]).tolist()
+    [-0.25, 0.25]
+    """
+
+    _options = ("weight", "pos_weight", "reduction", "num_threads")
+
+    def __init__(self, weight=None, *, pos_weight=None, reduction="mean",
+                 num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight)
+        self.pos_weight = None if pos_weight is None else np.array(
+            as_operand(pos_weight, np.float64, "pos_weight"))
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _BinaryProblem(_kernels.BCE_LOGITS, input, target, self.weight,
+                              self.pos_weight, self.reduction, self.num_threads)
+
+
+class BCELoss(_ElementwiseLoss):
+    """Binary cross-entropy of probabilities, with bound options.
+
+    See :func:`binary_cross_entropy`.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Weights broadcastable to the input's shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.BCELoss(reduction="none")([0.5], [1.0]).round(4).tolist()
+    [0.6931]
+    """
+
+    _options = ("weight", "reduction", "num_threads")
+
+    def __init__(self, weight=None, *, reduction="mean", num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight)
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _BinaryProblem(_kernels.BCE_PROB, input, target, self.weight, None,
+                              self.reduction, self.num_threads)
+
+
+class MSELoss(_ElementwiseLoss):
+    """Mean squared error with bound options; see :func:`mse_loss`.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.MSELoss().grad([1.0, 2.0], [1.0, 4.0]).tolist()
+    [0.0, -2.0]
+    """
+
+    _options = ("reduction", "num_threads")
+
+    def __init__(self, *, reduction="mean", num_threads=None):
+        _options_check(reduction, num_threads)
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _problem(self, input, target):
+        return _BinaryProblem(_kernels.MSE, input, target, None, None,
+                              self.reduction, self.num_threads)

@@ -1,0 +1,126 @@
+# Types of the public functions and loss classes (the code is _api.py).
+# tests/test_typing.py checks that this file and _api.py agree; change both
+# together.
+
+from typing import Any, Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+
+_Float = np.floating[Any]
+_FloatArray = npt.NDArray[np.floating[Any]]
+_Reduced = Literal["mean", "sum"]
+_Reduction = Literal["mean", "sum", "none"]
+
+def logsumexp(x: npt.ArrayLike, axis: int | None = -1, *, keepdims: bool = False,
+              out: _FloatArray | None = None, num_threads: int | None = None) -> Any: ...
+def softmax(x: npt.ArrayLike, axis: int | None = -1, *, out: _FloatArray | None = None,
+            num_threads: int | None = None) -> _FloatArray: ...
+def log_softmax(x: npt.ArrayLike, axis: int | None = -1, *,
+                out: _FloatArray | None = None,
+                num_threads: int | None = None) -> _FloatArray: ...
+
+@overload
+def cross_entropy(input: npt.ArrayLike, target: npt.ArrayLike, *,
+                  weight: npt.ArrayLike | None = None, ignore_index: int = -100,
+                  reduction: _Reduced = "mean", label_smoothing: float = 0.0, axis: int = -1,
+                  num_threads: int | None = None) -> _Float: ...
+@overload
+def cross_entropy(input: npt.ArrayLike, target: npt.ArrayLike, *,
+                  weight: npt.ArrayLike | None = None, ignore_index: int = -100,
+                  reduction: Literal["none"], label_smoothing: float = 0.0, axis: int = -1,
+                  num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def nll_loss(input: npt.ArrayLike, target: npt.ArrayLike, *,
+             weight: npt.ArrayLike | None = None, ignore_index: int = -100,
+             reduction: _Reduced = "mean", axis: int = -1,
+             num_threads: int | None = None) -> _Float: ...
+@overload
+def nll_loss(input: npt.ArrayLike, target: npt.ArrayLike, *,
+             weight: npt.ArrayLike | None = None, ignore_index: int = -100,
+             reduction: Literal["none"], axis: int = -1,
+             num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: npt.ArrayLike, target: npt.ArrayLike, *, weight: npt.ArrayLike | None = None,
+    pos_weight: npt.ArrayLike | None = None, reduction: _Reduced = "mean",
+    num_threads: int | None = None) -> _Float: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: npt.ArrayLike, target: npt.ArrayLike, *, weight: npt.ArrayLike | None = None,
+    pos_weight: npt.ArrayLike | None = None, reduction: Literal["none"],
+    num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def binary_cross_entropy(input: npt.ArrayLike, target: npt.ArrayLike, *,
+                         weight: npt.ArrayLike | None = None, reduction: _Reduced = "mean",
+                         num_threads: int | None = None) -> _Float: ...
+@overload
+def binary_cross_entropy(input: npt.ArrayLike, target: npt.ArrayLike, *,
+                         weight: npt.ArrayLike | None = None, reduction: Literal["none"],
+                         num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def mse_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: _Reduced = "mean",
+             num_threads: int | None = None) -> _Float: ...
+@overload
+def mse_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["none"],
+             num_threads: int | None = None) -> _FloatArray: ...
+
+class _Loss:
+    reduction: _Reduction
+    num_threads: int | None
+    # the loss: a NumPy scalar for "mean" and "sum", an array for "none"
+    def __call__(self, input: npt.ArrayLike, target: npt.ArrayLike) -> Any: ...
+    def grad(self, input: npt.ArrayLike, target: npt.ArrayLike, *,
+             grad_output: npt.ArrayLike = 1.0,
+             out: _FloatArray | None = None) -> _FloatArray: ...
+    def value_and_grad(self, input: npt.ArrayLike, target: npt.ArrayLike, *,
+                       out: _FloatArray | None = None) -> tuple[Any, _FloatArray]: ...
+    # the block protocol (fastloss.dask): see _Loss in _api.py
+    def _block_sum(self, input: npt.ArrayLike, target: npt.ArrayLike,
+                   grad_scale: float | None = None) -> tuple[float, _FloatArray | None]: ...
+    def _reduce_blocks(self, block_sums: list[float], denominator: float,
+                       dtype: npt.DTypeLike, index_targets: bool) -> Any: ...
+    def _grad_scale(self, grad_output: float, denominator: float,
+                    index_targets: bool) -> float: ...
+
+class _ClassLoss(_Loss):
+    def _denominator(self, shape: tuple[int, ...], dtype: npt.DTypeLike,
+                     class_counts: npt.NDArray[np.int64] | None = None) -> float: ...
+
+class _ElementwiseLoss(_Loss):
+    def _denominator(self, shape: tuple[int, ...], dtype: npt.DTypeLike,
+                     class_counts: npt.NDArray[np.int64] | None = None) -> float: ...
+    def _with_operands(self, **operands: Any) -> _ElementwiseLoss: ...
+
+class CrossEntropyLoss(_ClassLoss):
+    weight: npt.NDArray[np.float64] | None
+    ignore_index: int
+    label_smoothing: float
+    axis: int
+    def __init__(self, weight: npt.ArrayLike | None = None, *, ignore_index: int = -100,
+                 reduction: _Reduction = "mean", label_smoothing: float = 0.0,
+                 axis: int = -1, num_threads: int | None = None) -> None: ...
+
+class NLLLoss(_ClassLoss):
+    weight: npt.NDArray[np.float64] | None
+    ignore_index: int
+    axis: int
+    def __init__(self, weight: npt.ArrayLike | None = None, *, ignore_index: int = -100,
+                 reduction: _Reduction = "mean", axis: int = -1,
+                 num_threads: int | None = None) -> None: ...
+
+class BCEWithLogitsLoss(_ElementwiseLoss):
+    weight: npt.NDArray[np.float64] | None
+    pos_weight: npt.NDArray[np.float64] | None
+    def __init__(self, weight: npt.ArrayLike | None = None, *,
+                 pos_weight: npt.ArrayLike | None = None, reduction: _Reduction = "mean",
+                 num_threads: int | None = None) -> None: ...
+
+class BCELoss(_ElementwiseLoss):
+    weight: npt.NDArray[np.float64] | None
+    def __init__(self, weight: npt.ArrayLike | None = None, *,
+                 reduction: _Reduction = "mean", num_threads: int | None = None) -> None: ...
+
+class MSELoss(_ElementwiseLoss):
+    def __init__(self, *, reduction: _Reduction = "mean",
+                 num_threads: int | None = None) -> None: ...

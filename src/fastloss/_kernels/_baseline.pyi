@@ -1,0 +1,38 @@
+# Stub of the compiled kernel modules (_baseline and _avx2 are drivers.pxi
+# compiled per SIMD path): one line per kernel, arguments in the .pxi's
+# order. Arrays are typed memoryviews there (C-contiguous float32/float64,
+# int64 targets); any such ndarray is accepted.
+
+from typing import Any
+
+import numpy.typing as npt
+
+_Array = npt.NDArray[Any]
+
+LSE: int
+SOFTMAX: int
+LOG_SOFTMAX: int
+CE_INDEX: int
+NLL_INDEX: int
+CE_PROB: int
+BCE_LOGITS: int
+BCE_PROB: int
+MSE: int
+LIMITS: dict[str, Any]
+MATH_FUNCTIONS: dict[str, int]
+
+def logsumexp(x: _Array, out: _Array, n_threads: int) -> None: ...
+def softmax(x: _Array, out: _Array, log_space: bool, n_threads: int) -> None: ...
+def class_loss(mode: int, x: _Array, target: _Array, prob: _Array, weight: _Array,
+               ignore_index: int, label_smoothing: float, loss: _Array, grad: _Array,
+               grad_rows: _Array, grad_scale: float, n_threads: int) -> float: ...
+def binary_loss(mode: int, x: _Array, t: _Array, weight: _Array, pos_weight: _Array,
+                loss: _Array, grad: _Array, grad_out: _Array, grad_scale: float,
+                n_threads: int) -> float: ...
+def check_targets(target: _Array, n_classes: int, ignore_index: int, weight: _Array,
+                  n_threads: int) -> tuple[int, float]: ...
+def first_outside_unit(a: _Array, n_threads: int) -> int: ...
+def simd_width() -> str: ...
+def read_floor(x: _Array, n_threads: int) -> float: ...
+def copy_floor(x: _Array, out: _Array, n_threads: int) -> None: ...
+def math_map(name: str, x: _Array, out: _Array) -> None: ...

@@ -1,0 +1,170 @@
+/* kernels.h: the C of the fastloss kernels, the one header the Cython
+ * drivers include (through _kernels/c_api.pxd).
+ *
+ *   vec.h            vector types and their operations (and vec_ops.h)
+ *   vmath.h          exp, log, log1p on vectors, each with its contract
+ *                    (and vmath_t.h)
+ *   points.h         each loss's value and gradient at one row or element
+ *   rows.h           the row walks the families share
+ *   softmax.h        logsumexp, softmax, log_softmax of blocks of rows
+ *   cross_entropy.h  cross-entropy of blocks of rows
+ *   elementwise.h    BCE with logits, BCE, MSE over runs of elements
+ *   floors.h         the memory floors of the benchmarks
+ *   type.h           the names the templates are written in, per type
+ *
+ * This file declares what the drivers and the Python layer share (the
+ * modes, the limits that choose a path, the arguments of a cross-entropy
+ * call), instantiates the templates (templates.h: points.h's second part to
+ * floors.h) once for float and once for double (type.h), so that
+ * FL_NAME(fl_x_) defines fl_x_f and fl_x_d, and names the pairs: fl_x(...)
+ * calls fl_x_f or fl_x_d by the element type of its first array argument
+ * (C11 _Generic; the drivers pass typed pointers where c_api.pxd declares
+ * void pointers).
+ */
+#ifndef FASTLOSS_KERNELS_H
+#define FASTLOSS_KERNELS_H
+
+#include "vmath.h"
+#include "points.h"
+
+/* ------------------------------------------------------------- modes */
+
+/* What a kernel computes; the Python layer reads them from the compiled
+ * module (CE_INDEX, ...). */
+enum fl_mode {
+    /* the softmax family (fl_softmax_rows, fl_softmax_inner) */
+    FL_LSE = 0,
+    FL_SOFTMAX = 1,
+    FL_LOG_SOFTMAX = 2,
+    /* the class-axis losses (class_loss) */
+    FL_CE_INDEX = 3,       /* cross-entropy, class-index targets */
+    FL_NLL_INDEX = 4,      /* negative log-likelihood of log-probabilities */
+    FL_CE_PROB = 5,        /* cross-entropy, probability targets */
+    /* the elementwise losses (fl_binary_run) */
+    FL_BCE_LOGITS = 6,
+    FL_BCE_PROB = 7,
+    FL_MSE = 8,
+};
+
+/* ------------------------------------------------------------ limits */
+
+/* The shapes at which the kernels change path; they depend on the shape and
+ * the SIMD path only, never on the number of threads. The drivers read them
+ * here and export them to Python as LIMITS (the tests build their boundary
+ * shapes from that). */
+enum fl_limits {
+    /* elements per reduction block: a block is BLOCK_ELEMS / n rows (at
+     * least 1, a multiple of 16 when larger), or BLOCK_ELEMS elements of an
+     * elementwise loss; its sums are added in block order */
+    FL_BLOCK_ELEMS = 2048,
+    /* below this many elements a parallel region costs more than it saves */
+    FL_PARALLEL_MIN = 32768,
+    /* long rows are cut into chunks of FL_CHUNK elements (see fl_long_rows) */
+    FL_CHUNK = 4096,
+    FL_LONG_BYTES = 262144,
+    FL_FEW_ROWS = 16,
+    /* rows of at most FL_SMALL_PARTS vectors of classes go rows-in-lanes */
+    FL_SMALL_PARTS = 4,
+    /* rows whose logs are taken together (a sub-block) */
+    FL_SUB = 64,
+};
+
+/* Whether rows of n elements of itemsize bytes are cut into chunks: rows of
+ * more than two chunks that are longer than FL_LONG_BYTES, or that are few
+ * (fewer than FL_FEW_ROWS rows), so that every thread has work. */
+static inline int fl_long_rows(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t itemsize)
+{
+    return n > 2 * FL_CHUNK && (n * itemsize > FL_LONG_BYTES || rows < FL_FEW_ROWS);
+}
+
+/* torch's clamp of the BCE gradient denominator: the float32 1e-12 */
+#define FL_BCE_EPSILON ((double)1e-12f)
+
+typedef struct { double m, s; } fl_ms;    /* max, sum_j exp(x_j - max) */
+
+/* The arguments of a cross-entropy call (fl_ce_rows, fl_ce_inner); the
+ * arrays are of the input's element type. */
+typedef struct {
+    int mode;              /* FL_CE_INDEX or FL_CE_PROB */
+    ptrdiff_t n;           /* classes */
+    const int64_t* y;      /* FL_CE_INDEX: class of each row, checked in range */
+    int64_t ignore_index;
+    const void* t;         /* FL_CE_PROB: probability targets, like x */
+    const void* w;         /* class weights (ones when not given) */
+    int unit_w;            /* every weight is 1 */
+    double w_total;        /* sum of the weights with label smoothing, else 0 */
+    double eps;            /* label smoothing */
+    void* loss;            /* per-row loss, or NULL */
+    void* grad;            /* gradient like x, or NULL; may be x */
+    double g_scale;        /* the gradient of row r is g_scale go[r] d loss_r / d x_r */
+    const void* go;        /* upstream gradient per row (stride go_stride), or NULL */
+    ptrdiff_t go_stride;
+} fl_ce_args;
+
+/* The loss summed over rows from the sums of its parts (nll, smooth) in a
+ * class-axis mode: fl_ce_index_loss of the sums for class-index targets,
+ * the first sum otherwise. Its two products are rounded separately (no
+ * fused multiply-add), as the sums of 0.1 were combined. */
+#if defined(__clang__)
+static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double smooth)
+{
+#pragma clang fp contract(off)
+#else
+__attribute__((optimize("fp-contract=off")))
+static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double smooth)
+{
+#endif
+    return mode == FL_CE_INDEX ? fl_ce_index_loss(eps, eps / (double)n, nll, smooth) : nll;
+}
+
+/* --------------------------------------------------------- templates */
+
+/* GCC cannot see that fl_cols_load_ fills every column the loops after it
+ * read (c < n <= parts * lanes) and warns of uninitialized columns */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define FL_IS_FLOAT 1
+#include "type.h"
+#include "templates.h"
+#include "type_end.h"
+#define FL_IS_FLOAT 0
+#include "type.h"
+#include "templates.h"
+#include "type_end.h"
+
+#pragma GCC diagnostic pop
+
+/* ------------------------------------------------ the pairs, by type */
+
+/* The calls of the drivers: fl_softmax_rows(op, x, ...) is
+ * fl_softmax_rows_f(op, x, ...) for a float x, fl_softmax_rows_d for a
+ * double one; scalar arguments convert to the element type as in any call. */
+#define fl_softmax_rows(op, x, ...) FL_GENERIC(x, fl_softmax_rows)(op, x, __VA_ARGS__)
+#define fl_softmax_inner(op, x, ...) FL_GENERIC(x, fl_softmax_inner)(op, x, __VA_ARGS__)
+#define fl_ce_rows(args, x, ...) FL_GENERIC(x, fl_ce_rows)(args, x, __VA_ARGS__)
+#define fl_ce_inner(args, x, ...) FL_GENERIC(x, fl_ce_inner)(args, x, __VA_ARGS__)
+#define fl_chunk_ms(x, ...) FL_GENERIC(x, fl_chunk_ms)(x, __VA_ARGS__)
+#define fl_row_max_exact(x, ...) FL_GENERIC(x, fl_row_max_exact)(x, __VA_ARGS__)
+#define fl_strided_fill(out, ...) FL_GENERIC(out, fl_strided_fill)(out, __VA_ARGS__)
+#define fl_row_expaff(x, ...) FL_GENERIC(x, fl_row_expaff)(x, __VA_ARGS__)
+#define fl_row_shift(x, ...) FL_GENERIC(x, fl_row_shift)(x, __VA_ARGS__)
+#define fl_row_wdiff(x, ...) FL_GENERIC(x, fl_row_wdiff)(x, __VA_ARGS__)
+#define fl_row_prob_sums(x, ...) FL_GENERIC(x, fl_row_prob_sums)(x, __VA_ARGS__)
+#define fl_row_prob_grad(x, ...) FL_GENERIC(x, fl_row_prob_grad)(x, __VA_ARGS__)
+#define fl_binary_run(mode, x, ...) FL_GENERIC(x, fl_binary_run)(mode, x, __VA_ARGS__)
+#define fl_sum(x, ...) FL_GENERIC(x, fl_sum)(x, __VA_ARGS__)
+#define fl_copy(x, ...) FL_GENERIC(x, fl_copy)(x, __VA_ARGS__)
+#define fl_map(fn, x, ...) FL_GENERIC(x, fl_map)(fn, x, __VA_ARGS__)
+
+#if FL_AVX2
+#define FL_SIMD_WIDTH "avx2 (256-bit vectors)"
+#elif defined(__SSE2__)
+#define FL_SIMD_WIDTH "sse2 (128-bit vectors)"
+#elif defined(__aarch64__) || defined(__ARM_NEON)
+#define FL_SIMD_WIDTH "neon (128-bit vectors)"
+#else
+#define FL_SIMD_WIDTH "generic (128-bit vectors)"
+#endif
+
+#endif

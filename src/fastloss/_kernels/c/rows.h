@@ -1,0 +1,396 @@
+/* rows.h: the row walks shared by the softmax family and cross-entropy, for
+ * one element type (a template: kernels.h includes it with FL_T float, then
+ * double, so every FL_NAME(fl_x_) here defines fl_x_f and fl_x_d).
+ *
+ * Three ways through a C-contiguous block of rows of n classes, by n:
+ *
+ *   small  (n <= FL_SMALL_PARTS vectors): FL_VL rows at a time, rows in the
+ *          lanes. A group's rows are loaded and transposed in registers, so
+ *          the max, the exps, the sums and the outputs of FL_VL rows are
+ *          plain vector operations with no horizontal step and no tail.
+ *   medium (longer rows): one row at a time, vector loops with a masked
+ *          tail; the row is read twice while it is in cache (max, then
+ *          exp-and-sum, which also stores the exps where they are an output),
+ *          and the logs of a sub-block of rows are taken together.
+ *   long   (chosen by the drivers, see fl_long_rows): a row is cut into
+ *          chunks of FL_CHUNK elements whose (max, sum) pairs are combined,
+ *          so that every thread works on a few long rows as well.
+ *
+ * and a fourth for an inner class axis (x of shape (outer, n, inner), class
+ * c of row (o, i) at stride inner): the rows of consecutive i lie in
+ * consecutive lanes.
+ *
+ * Special rows. A row whose max is not finite (it holds +inf or NaN, or
+ * every element is -inf) has exact, documented results (logsumexp +inf, -inf
+ * or NaN; everything else NaN) and is handled by name, not by the vector
+ * arithmetic; a NaN in a row with a finite max propagates through the exps
+ * and the sum to every output of the row.
+ *
+ * Sums: per-row sums are taken in double, except that the exps of up to four
+ * vectors (and the FL_VL row sums of the small path, at most 4 FL_VL terms
+ * of at most 1 each) are first added in the element type; each such term
+ * goes through at most two float roundings before reaching the double sum.
+ *
+ * In-place safety: every output element is written after the inputs it
+ * depends on were read, and the exps a pass stores are read back only by the
+ * same row's later passes, so `out`/`grad` may be `x` itself.
+ */
+#ifndef FL_T
+#error "rows.h is a template: kernels.h includes it once per element type"
+#endif
+
+/* ================================================================ helpers */
+
+/* fl_acc_f, fl_acc_d: the lanes of v added to double accumulators (two of them
+ * for float lanes) */
+FL_INLINE void FL_NAME(fl_acc_)(vd* a0, vd* a1, FL_V v)
+{
+#if FL_IS_FLOAT
+    *a0 += vf_lo_d(v);
+    *a1 += vf_hi_d(v);
+#else
+    (void)a1;
+    *a0 += v;
+#endif
+}
+
+/* fl_half_f, fl_half_d: lanes [lo, lo + FL_VLD) of v as doubles */
+FL_INLINE vd FL_NAME(fl_half_)(FL_V v, int h)
+{
+#if FL_IS_FLOAT
+    return h ? vf_hi_d(v) : vf_lo_d(v);
+#else
+    (void)h;
+    return v;
+#endif
+}
+
+/* fl_from_halves_f, fl_from_halves_d: a vector of T from FL_VL / FL_VLD double
+ * vectors */
+FL_INLINE FL_V FL_NAME(fl_from_halves_)(const vd* h)
+{
+#if FL_IS_FLOAT
+    return vf_from_d(h[0], h[1]);
+#else
+    return h[0];
+#endif
+}
+
+#define FL_HALVES (FL_VL / FL_VLD)
+
+/* ============================================================ row passes */
+
+/* fl_strided_max_exact_f, fl_strided_max_exact_d: the max of a row of n
+ * elements stride apart, exactly: NaN if it holds a NaN, -inf if it is empty. */
+static double FL_NAME(fl_strided_max_exact_)(const FL_T* x, ptrdiff_t n, ptrdiff_t stride)
+{
+    double m = -INFINITY;
+    for (ptrdiff_t c = 0; c < n; c++) {
+        double v = x[c * stride];
+        if (v != v) return v;
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
+/* fl_strided_fill_f, fl_strided_fill_d */
+static void FL_NAME(fl_strided_fill_)(FL_T* out, ptrdiff_t n, ptrdiff_t stride, FL_T value)
+{
+    for (ptrdiff_t c = 0; c < n; c++) out[c * stride] = value;
+}
+
+/* fl_row_max_exact_f, fl_row_max_exact_d: the same of a contiguous row */
+static double FL_NAME(fl_row_max_exact_)(const FL_T* x, ptrdiff_t n)
+{
+    return FL_NAME(fl_strided_max_exact_)(x, n, 1);
+}
+
+/* fl_row_fill_f, fl_row_fill_d */
+static void FL_NAME(fl_row_fill_)(FL_T* out, ptrdiff_t n, FL_T value)
+{
+    FL_NAME(fl_strided_fill_)(out, n, 1, value);
+}
+
+/* fl_vmax_f, fl_vmax_d: the max of a contiguous row, by vectors. A NaN may or
+ * may not show in it (it reaches every result through the exps anyway); -inf
+ * if empty. */
+FL_INLINE FL_T FL_NAME(fl_vmax_)(const FL_T* x, ptrdiff_t n)
+{
+    FL_V m0 = FL_VOP(set1)(-INFINITY), m1 = m0;
+    ptrdiff_t j = 0;
+    for (; j + 2 * FL_VL <= n; j += 2 * FL_VL) {
+        m0 = FL_VOP(max)(m0, FL_VOP(load)(x + j));
+        m1 = FL_VOP(max)(m1, FL_VOP(load)(x + j + FL_VL));
+    }
+    if (j + FL_VL <= n) {
+        m0 = FL_VOP(max)(m0, FL_VOP(load)(x + j));
+        j += FL_VL;
+    }
+    if (j < n) m1 = FL_VOP(max)(m1, FL_VOP(load_part)(x + j, n - j, -INFINITY));
+    return FL_VOP(hmax)(FL_VOP(max)(m0, m1));
+}
+
+/* fl_vsumexp_f, fl_vsumexp_d: sum_j exp(x_j - m) for a finite m; the exps are
+ * also stored to e unless it is NULL (e may be x). */
+FL_INLINE double FL_NAME(fl_vsumexp_)(const FL_T* x, ptrdiff_t n, FL_T m, FL_T* e)
+{
+    FL_V vm = FL_VOP(set1)(m);
+    vd a0 = vd_set1(0.0), a1 = a0;
+    ptrdiff_t j = 0;
+    for (; j + 4 * FL_VL <= n; j += 4 * FL_VL) {
+        /* the next row, while this one is computed from cache: its max pass
+         * then finds it in cache instead of waiting on memory */
+        __builtin_prefetch(x + n + j, 0, 3);
+        __builtin_prefetch(x + n + j + 2 * FL_VL, 0, 3);
+        FL_V e0 = FL_VOP(exp_neg)(FL_VOP(load)(x + j) - vm);
+        FL_V e1 = FL_VOP(exp_neg)(FL_VOP(load)(x + j + FL_VL) - vm);
+        FL_V e2 = FL_VOP(exp_neg)(FL_VOP(load)(x + j + 2 * FL_VL) - vm);
+        FL_V e3 = FL_VOP(exp_neg)(FL_VOP(load)(x + j + 3 * FL_VL) - vm);
+        if (e != NULL) {
+            FL_VOP(store)(e + j, e0);
+            FL_VOP(store)(e + j + FL_VL, e1);
+            FL_VOP(store)(e + j + 2 * FL_VL, e2);
+            FL_VOP(store)(e + j + 3 * FL_VL, e3);
+        }
+        FL_NAME(fl_acc_)(&a0, &a1, (e0 + e1) + (e2 + e3));
+    }
+    for (; j + FL_VL <= n; j += FL_VL) {
+        FL_V v = FL_VOP(exp_neg)(FL_VOP(load)(x + j) - vm);
+        if (e != NULL) FL_VOP(store)(e + j, v);
+        FL_NAME(fl_acc_)(&a0, &a1, v);
+    }
+    if (j < n) {
+        FL_V v = FL_VOP(exp_neg)(FL_VOP(load_part)(x + j, n - j, -INFINITY) - vm);
+        if (e != NULL) FL_VOP(store_part)(e + j, v, n - j);
+        FL_NAME(fl_acc_)(&a0, &a1, v);
+    }
+    return vd_hsum(a0 + a1);
+}
+
+/* fl_row_scale_f, fl_row_scale_d: g_j = g_j a - b w_j (w NULL: - b), in place */
+static void FL_NAME(fl_row_scale_)(FL_T* g, ptrdiff_t n, FL_T a, FL_T b, const FL_T* w)
+{
+    FL_V va = FL_VOP(set1)(a), vb = FL_VOP(set1)(b);
+    ptrdiff_t j = 0;
+    if (w == NULL) {
+        for (; j + FL_VL <= n; j += FL_VL) FL_VOP(store)(g + j, FL_VOP(load)(g + j) * va - vb);
+        if (j < n)
+            FL_VOP(store_part)(g + j, FL_VOP(load_part)(g + j, n - j, 0) * va - vb, n - j);
+    } else {
+        for (; j + FL_VL <= n; j += FL_VL)
+            FL_VOP(store)(g + j, FL_VOP(load)(g + j) * va - vb * FL_VOP(load)(w + j));
+        if (j < n)
+            FL_VOP(store_part)(g + j, FL_VOP(load_part)(g + j, n - j, 0) * va
+                               - vb * FL_VOP(load_part)(w + j, n - j, 0), n - j);
+    }
+}
+
+/* fl_row_expaff_f, fl_row_expaff_d: out_j = exp(x_j - m) a - b w_j (w NULL: -
+ * b): the exps recomputed from x */
+static void FL_NAME(fl_row_expaff_)(const FL_T* x, FL_T* out, ptrdiff_t n, FL_T m, FL_T a,
+                                    FL_T b, const FL_T* w)
+{
+    FL_V vm = FL_VOP(set1)(m), va = FL_VOP(set1)(a), vb = FL_VOP(set1)(b);
+    for (ptrdiff_t j = 0; j < n; j += FL_VL) {
+        ptrdiff_t k = n - j < FL_VL ? n - j : FL_VL;
+        FL_V e = FL_VOP(exp_neg)(FL_VOP(load_part)(x + j, k, -INFINITY) - vm);
+        FL_V bw = w == NULL ? vb : vb * FL_VOP(load_part)(w + j, k, 0);
+        FL_V v = e * va - bw;
+        if (k == FL_VL) FL_VOP(store)(out + j, v); else FL_VOP(store_part)(out + j, v, k);
+    }
+}
+
+/* fl_row_shift_f, fl_row_shift_d: out_j = (x_j - m) - ls: log_softmax */
+static void FL_NAME(fl_row_shift_)(const FL_T* x, FL_T* out, ptrdiff_t n, FL_T m, FL_T ls)
+{
+    FL_V vm = FL_VOP(set1)(m), vl = FL_VOP(set1)(ls);
+    ptrdiff_t j = 0;
+    for (; j + FL_VL <= n; j += FL_VL)
+        FL_VOP(store)(out + j, fl_log_softmax(FL_VOP(load)(x + j), vm, vl));
+    if (j < n)
+        FL_VOP(store_part)(out + j, fl_log_softmax(FL_VOP(load_part)(x + j, n - j, 0), vm, vl),
+                           n - j);
+}
+
+/* fl_chunk_ms_f, fl_chunk_ms_d: (max, sum exp(x - max)) of one run of a row (a
+ * chunk of a long row); m not finite: the run holds NaN (m NaN), else +inf (m
+ * +inf), or is all -inf (m -inf, then s is not used). The vector max may have
+ * dropped a NaN or +inf for a later -inf, so a max that is not finite is taken
+ * again exactly. */
+static fl_ms FL_NAME(fl_chunk_ms_)(const FL_T* x, ptrdiff_t n)
+{
+    fl_ms r;
+    r.m = FL_NAME(fl_vmax_)(x, n);
+    if (fabs(r.m) < INFINITY) {
+        r.s = FL_NAME(fl_vsumexp_)(x, n, (FL_T)r.m, NULL);
+    } else {
+        r.m = FL_NAME(fl_row_max_exact_)(x, n);
+        r.s = NAN;
+    }
+    return r;
+}
+
+/* ===================================================== small rows in lanes
+ *
+ * A group is FL_VL consecutive rows of n classes (n <= P FL_VL). cols[c]
+ * lane i is x[i n + c]; the columns from n to P FL_VL hold garbage that no
+ * result reads. `inside`: every full vector the loads touch lies in the
+ * block (the group is not at its end), so no load needs a mask. */
+
+/* fl_cols_load_f, fl_cols_load_d */
+FL_INLINE void FL_NAME(fl_cols_load_)(const FL_T* xg, ptrdiff_t n, int P, int inside,
+                                      FL_V* cols)
+{
+    for (int p = 0; p < P; p++) {
+        ptrdiff_t k = n - p * FL_VL < FL_VL ? n - p * FL_VL : FL_VL;
+        FL_V* rr = cols + p * FL_VL;
+        for (int i = 0; i < FL_VL; i++) {
+            const FL_T* src = xg + i * n + p * FL_VL;
+            rr[i] = (inside || k == FL_VL) ? FL_VOP(load)(src) : FL_VOP(load_part)(src, k, 0);
+        }
+        if (k <= 4)
+            FL_VOP(transpose_lo4)(rr);
+        else
+            FL_VOP(transpose)(rr);
+    }
+}
+
+/* fl_cols_store_f, fl_cols_store_d: columns [0, n) of cols back to the group's
+ * rows (cols is clobbered) */
+FL_INLINE void FL_NAME(fl_cols_store_)(FL_T* og, ptrdiff_t n, int P, FL_V* cols)
+{
+    for (int p = 0; p < P; p++) {
+        ptrdiff_t k = n - p * FL_VL < FL_VL ? n - p * FL_VL : FL_VL;
+        FL_V* rr = cols + p * FL_VL;
+        if (k <= 4)
+            FL_VOP(transpose_lo4_inv)(rr);
+        else
+            FL_VOP(transpose)(rr);
+        for (int i = 0; i < FL_VL; i++) {
+            FL_T* dst = og + i * n + p * FL_VL;
+            if (k == FL_VL) FL_VOP(store)(dst, rr[i]); else FL_VOP(store_part)(dst, rr[i], k);
+        }
+    }
+}
+
+/* fl_cols_max_f, fl_cols_max_d: the row max of each lane, as a tree (a short
+ * dependency chain) */
+FL_INLINE FL_V FL_NAME(fl_cols_max_)(const FL_V* cols, ptrdiff_t n)
+{
+    FL_V m0 = cols[0], m1 = n > 1 ? cols[1] : cols[0];
+    ptrdiff_t c = 2;
+    for (; c + 2 <= n; c += 2) {
+        m0 = FL_VOP(max)(m0, cols[c]);
+        m1 = FL_VOP(max)(m1, cols[c + 1]);
+    }
+    if (c < n) m0 = FL_VOP(max)(m0, cols[c]);
+    return FL_VOP(max)(m0, m1);
+}
+
+/* fl_cols_sumexp_f, fl_cols_sumexp_d: the group's sums of exp(x - m) as double
+ * halves; the exps replace the columns when keep_e */
+FL_INLINE void FL_NAME(fl_cols_sumexp_)(FL_V* cols, ptrdiff_t n, FL_V m, int keep_e, vd* s)
+{
+    vd s0 = vd_set1(0.0), s1 = s0;
+    ptrdiff_t c = 0;
+    for (; c + 2 <= n; c += 2) {
+        FL_V e0 = FL_VOP(exp_neg)(cols[c] - m), e1 = FL_VOP(exp_neg)(cols[c + 1] - m);
+        if (keep_e) {
+            cols[c] = e0;
+            cols[c + 1] = e1;
+        }
+        FL_NAME(fl_acc_)(&s0, &s1, e0 + e1);
+    }
+    if (c < n) {
+        FL_V e0 = FL_VOP(exp_neg)(cols[c] - m);
+        if (keep_e) cols[c] = e0;
+        FL_NAME(fl_acc_)(&s0, &s1, e0);
+    }
+    s[0] = s0;
+#if FL_IS_FLOAT
+    s[1] = s1;
+#endif
+}
+
+/* fl_store_halves_f, fl_store_halves_d */
+FL_INLINE void FL_NAME(fl_store_halves_)(double* p, const vd* h)
+{
+    for (int k = 0; k < FL_HALVES; k++) vd_store(p + k * FL_VLD, h[k]);
+}
+
+/* fl_log_sums_f, fl_log_sums_d: log of per-lane sums >= 1 (double halves of
+ * FL_VL lanes): in float for float rows (float accuracy relative to the log),
+ * in double for double. A NaN sum (a row whose NaN the vector max did not
+ * keep, but its exp did) stays NaN. */
+FL_INLINE void FL_NAME(fl_log_sums_)(const vd* s, vd* ls)
+{
+#if FL_IS_FLOAT
+    vf l = vf_log_sum(s[0], s[1]);
+    ls[0] = vf_lo_d(l);
+    ls[1] = vf_hi_d(l);
+#else
+    ls[0] = vd_log_sum(s[0]);
+#endif
+    for (int h = 0; h < FL_HALVES; h++) ls[h] = vd_select(s[h] == s[h], ls[h], s[h]);
+}
+
+/* fl_log_array_f, fl_log_array_d: ls[i] = log s[i] for i in [0, cnt) (rounded
+ * up to whole vectors of lanes); NaN stays NaN (a special row) */
+FL_INLINE void FL_NAME(fl_log_array_)(const double* s, double* ls, ptrdiff_t cnt)
+{
+    for (ptrdiff_t i = 0; i < cnt; i += FL_VL) {
+        vd sv[FL_HALVES], lv[FL_HALVES];
+        for (int h = 0; h < FL_HALVES; h++) sv[h] = vd_load(s + i + h * FL_VLD);
+        FL_NAME(fl_log_sums_)(sv, lv);
+        for (int h = 0; h < FL_HALVES; h++)
+            vd_store(ls + i + h * FL_VLD, lv[h]);
+    }
+}
+
+/* ======================================================== sub-blocks
+ *
+ * A block's rows are taken FL_SUB at a time in two stages: stage 1 walks
+ * the rows (in groups, or one at a time) and keeps each row's statistics;
+ * stage 2 takes the logs of the whole sub-block together and finishes the
+ * rows. The logs (and their division) are then independent work instead of
+ * the tail of every group's dependency chain. Outputs that need no log (a
+ * softmax, a gradient) are written in stage 1, while the row is in cache. */
+
+/* fl_sub_f, fl_sub_d: a sub-block's per-row statistics */
+typedef struct {
+    double m[FL_SUB];      /* row max (logsumexp, log_softmax) */
+    double s[FL_SUB];      /* sum exp(x - max): 1 where no log is owed, NaN: special */
+    double p0[FL_SUB];     /* CE: x_y - max (index), sum w t' (probabilities) */
+    double p1[FL_SUB];     /* CE: sum w (x - max) (index), sum w t' (x - max) (prob.) */
+    double wy[FL_SUB];     /* CE index: w_y, 0 where ignored */
+    int done[FL_SUB];      /* nothing left for stage 2 */
+    int pending;           /* rows not done */
+} FL_NAME(fl_sub_);
+
+/* ===================================================== inner class axis
+ *
+ * x is (n_outer, n, inner), inner > 1 (PyTorch's (N, C, d...) with the class
+ * axis 1): the rows (o, i) of consecutive i lie in consecutive lanes, class c
+ * at stride inner, so a group of up to FL_VL rows (o, i .. i + k) is read by
+ * plain vector loads, masked at the end of the inner axis, with no
+ * transpose. Lanes of special rows are computed too and then overwritten. */
+
+/* fl_in_load_f, fl_in_load_d */
+FL_INLINE FL_V FL_NAME(fl_in_load_)(const FL_T* p, ptrdiff_t k)
+{
+    return k == FL_VL ? FL_VOP(load)(p) : FL_VOP(load_part)(p, k, 0);
+}
+
+/* fl_in_store_f, fl_in_store_d */
+FL_INLINE void FL_NAME(fl_in_store_)(FL_T* p, FL_V v, ptrdiff_t k)
+{
+    if (k == FL_VL) FL_VOP(store)(p, v); else FL_VOP(store_part)(p, v, k);
+}
+
+/* fl_mask_half_f, fl_mask_half_d: per lane: 1 where the mask is set, else 0,
+ * as double halves */
+FL_INLINE vi64 FL_NAME(fl_mask_half_)(FL_VI mask, int h)
+{
+    FL_V v = FL_VOP(select)(mask, FL_VOP(set1)(1), FL_VOP(set1)(0));
+    return FL_NAME(fl_half_)(v, h) != vd_set1(0.0);
+}

@@ -1,0 +1,8 @@
+/* templates.h: the kernels' templates in the order they build on each other,
+ * instantiated by kernels.h once per element type (see type.h). */
+#include "points.h"
+#include "rows.h"
+#include "softmax.h"
+#include "cross_entropy.h"
+#include "elementwise.h"
+#include "floors.h"

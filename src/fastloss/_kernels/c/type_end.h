@@ -1,0 +1,19 @@
+/* type_end.h: the end of a template's instantiation (see type.h). */
+#undef FL_IS_FLOAT
+#undef FL_T
+#undef FL_S
+#undef FL_BITS
+#undef FL_C
+#undef FL_PS
+#undef FL_V
+#undef FL_VI
+#undef FL_VU
+#undef FL_VL
+#undef FL_VANY
+#undef FL_NAME
+#undef FL_VOP
+#undef FL_MM
+#undef FL_MANT
+#undef FL_BIAS
+#undef FL_TINY
+#undef FL_HALVES

@@ -1,0 +1,94 @@
+/* vmath_t.h: exp, log and log1p around the per-type constants and cores of
+ * vmath.h, a template (see type.h) that vmath.h instantiates for float and
+ * double. */
+#ifndef FL_T
+#error "vmath_t.h is a template: vmath.h includes it once per element type"
+#endif
+
+#define FL_EXP_LO FL_CAT(FL_EXP_LO_, FL_S)
+#define FL_LOG2E FL_CAT(FL_LOG2E_, FL_S)
+#define FL_LN2_HI FL_CAT(FL_LN2_HI_, FL_S)
+#define FL_LN2_LO FL_CAT(FL_LN2_LO_, FL_S)
+#define FL_EXP_B FL_CAT(FL_EXP_B_, FL_S)
+#define FL_EXP_POLY FL_CAT(fl_exp_poly_, FL_S)
+/* 1.5 2^mant: added to x / ln2, it leaves round(x / ln2) in the low bits */
+#define FL_ROUND ((FL_T)(3ULL << (FL_MANT - 1)))
+
+/* vf_exp_neg, vd_exp_neg: exp(x) in each lane.
+ *   Valid range: x <= 0 (every exponential the kernels take is exp(x - max)
+ *                or exp(-|x|)); -inf gives 0, NaN gives NaN, results below
+ *                2^-149 (float) and 2^-1074 (double) round to 0
+ *   Max error:   2 ulp (vf_exp_neg), 4 ulp (vd_exp_neg) */
+FL_INLINE FL_V FL_VOP(exp_neg)(FL_V x)
+{
+    /* max returns its second operand for a NaN: NaN passes, -inf -> FL_EXP_LO */
+    FL_V xc = FL_VOP(max)(FL_VOP(set1)(FL_EXP_LO), x);
+    FL_V t = xc * FL_LOG2E + FL_ROUND;
+    FL_V kf = t - FL_ROUND;                          /* round(x / ln2) = k */
+    FL_V r = xc - kf * FL_LN2_HI;
+    r = r - kf * FL_LN2_LO;
+    FL_V p = FL_VOP(horner)(r, FL_EXP_POLY, sizeof FL_EXP_POLY / sizeof FL_EXP_POLY[0]);
+    /* the low bits of t hold k; (k + bias + B) << mant is 2^(k+B) */
+    return p * FL_VOP(from_bits)((FL_VOP(bits)(t) + (FL_BIAS + FL_EXP_B)) << FL_MANT);
+}
+
+/* vf_log_finish, vd_log_finish: e ln2 + log1p(f), ln2 split so that e * hi
+ * is exact */
+FL_INLINE FL_V FL_VOP(log_finish)(FL_V e, FL_V f)
+{
+    return e * FL_LN2_HI + (FL_VOP(log1p_core)(f) + e * FL_LN2_LO);
+}
+
+/* vf_log_specials, vd_log_specials: res where x is ordinary, else a log's
+ * value at its special inputs, for a log whose pole is at x = pole:
+ * +inf at +inf, -inf at the pole, NaN below it and for NaN */
+FL_INLINE FL_V FL_VOP(log_specials)(FL_V x, FL_V res, FL_T pole)
+{
+    res = FL_VOP(select)(x == INFINITY, x, res);
+    res = FL_VOP(select)(x == pole, FL_VOP(set1)(-INFINITY), res);
+    res = FL_VOP(select)(x < pole, FL_VOP(set1)(NAN), res);
+    return FL_VOP(select)(x != x, x, res);
+}
+
+/* vf_log, vd_log: log(x) in each lane.
+ *   Valid range: every float, every double: +inf gives +inf, +-0 gives
+ *                -inf, x < 0 and NaN give NaN; subnormals are exact inputs
+ *   Max error:   2 ulp (vf_log), 4 ulp (vd_log) */
+FL_INLINE FL_V FL_VOP(log)(FL_V x)
+{
+    FL_VI tiny = x < FL_TINY;                        /* subnormal: scaled to normal */
+    FL_V xs = FL_VOP(select)(tiny, x * (FL_T)(1ULL << FL_MANT), x);
+    FL_VI e = FL_VOP(log_exponent)(xs);
+    FL_V z = FL_VOP(from_bits)(FL_VOP(bits)(xs) - ((FL_VU)e << FL_MANT));
+    FL_V ef = FL_VOP(from_small_int)(e)
+              - FL_VOP(select)(tiny, FL_VOP(set1)(FL_MANT), FL_VOP(set1)(0));
+    FL_V res = FL_VOP(log_finish)(ef, z - (FL_T)1);
+    return FL_VOP(log_specials)(x, res, 0);
+}
+
+/* vf_log1p, vd_log1p: log(1 + x) in each lane, without the rounding of
+ * 1 + x: e ln2 + log1p(f) with 1 + x = 2^e (1 + f), f = x 2^-e + (2^-e - 1)
+ * in one rounding (exact where it matters), 2^-e built in two factors so
+ * that each is a normal number.
+ *   Valid range: every float, every double: +inf gives +inf, -1 gives
+ *                -inf, x < -1 and NaN give NaN, +-0 and tiny x give x
+ *   Max error:   2 ulp (vf_log1p), 4 ulp (vd_log1p) */
+FL_INLINE FL_V FL_VOP(log1p)(FL_V x)
+{
+    FL_VI e = FL_VOP(log_exponent)((FL_T)1 + x);
+    FL_VI e1 = e >> 1;
+    FL_V s1 = FL_VOP(from_bits)((FL_VU)(FL_BIAS - e1) << FL_MANT);
+    FL_V s2 = FL_VOP(from_bits)((FL_VU)(FL_BIAS - (e - e1)) << FL_MANT);
+    FL_V s = s1 * s2;
+    FL_V f = (x * s1) * s2 + (s - (FL_T)1);
+    FL_V res = FL_VOP(log_finish)(FL_VOP(from_small_int)(e), f);
+    return FL_VOP(log_specials)(x, res, -1);
+}
+
+#undef FL_EXP_LO
+#undef FL_LOG2E
+#undef FL_LN2_HI
+#undef FL_LN2_LO
+#undef FL_EXP_B
+#undef FL_EXP_POLY
+#undef FL_ROUND

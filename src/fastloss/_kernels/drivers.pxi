@@ -1,0 +1,790 @@
+# The drivers: one parallel loop over fixed blocks of rows (or of row chunks,
+# or of elements) of C-contiguous arrays, writing into buffers the caller
+# allocated; each block is one call of the C row engines (c_api.pxd).
+#
+# This file is included by _baseline.pyx and _avx2.pyx, which setup.py
+# compiles with different instruction-set flags; fastloss._kernels imports
+# the best one the CPU runs. Only NLL, which takes one element per row, and
+# the combination of the chunks of long rows are scalar code here; every
+# formula is c/points.h's.
+#
+# Layout. A class-axis array of any rank is seen as (n_outer, n_classes,
+# n_inner): the class axis is the middle one, so axis=-1 is n_inner == 1 and
+# PyTorch's (N, C, d1, ..., dk) is n_outer = N, n_inner = d1*...*dk, with no
+# copy. Row r is (o, i) = divmod(r, n_inner) and its classes lie at stride
+# n_inner from x[o, 0, i].
+#
+# Long rows (fl_long_rows) are cut into chunks of FL_CHUNK elements: the
+# parallel loops run over (row, chunk) pairs, a row's (max, sum) is combined
+# from its chunks' in chunk order. So a few long rows keep every thread busy.
+#
+# Determinism. Which path a row takes, the blocks and the chunks depend on the
+# shape alone; reductions add per-row values in double inside each block, then
+# add the block sums in block order: the result is bitwise the same for any
+# number of threads.
+#
+# The Python layer (fastloss/_api.py) has checked every input: shapes
+# agree, class indices are in range, out buffers do not overlap inputs except
+# where a kernel allows it. Nothing here raises.
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.math cimport INFINITY, NAN, exp, fabs, log
+from libc.stdint cimport int64_t
+
+from fastloss._kernels.c_api cimport *
+
+# the modes, for the Python layer
+LSE = FL_LSE
+SOFTMAX = FL_SOFTMAX
+LOG_SOFTMAX = FL_LOG_SOFTMAX
+CE_INDEX = FL_CE_INDEX
+NLL_INDEX = FL_NLL_INDEX
+CE_PROB = FL_CE_PROB
+BCE_LOGITS = FL_BCE_LOGITS
+BCE_PROB = FL_BCE_PROB
+MSE = FL_MSE
+
+# The shapes at which the kernels change path on this SIMD path (tests build
+# their boundary shapes from them): blocks of block_elems elements (rows of
+# block_elems classes or more are blocks of one row), a parallel region from
+# parallel_min elements, rows cut into chunks of chunk elements when longer
+# than 2 chunks and either longer than long_bytes or in arrays of fewer than
+# few_rows rows, rows of at most small_classes[dtype] classes in vector lanes
+# (lanes[dtype] rows at a time), the logs of sub_rows rows taken together.
+LIMITS = {
+    "block_elems": FL_BLOCK_ELEMS,
+    "parallel_min": FL_PARALLEL_MIN,
+    "chunk": FL_CHUNK,
+    "long_bytes": FL_LONG_BYTES,
+    "few_rows": FL_FEW_ROWS,
+    "sub_rows": FL_SUB,
+    "lanes": {"float32": FL_VLF, "float64": FL_VLD},
+    "small_classes": {"float32": FL_SMALL_PARTS * FL_VLF, "float64": FL_SMALL_PARTS * FL_VLD},
+}
+
+
+def simd_width():
+    """What the vector loops of this module were compiled for."""
+    return FL_SIMD_WIDTH.decode("ascii")
+
+
+# ----------------------------------------------------------------- helpers
+
+cdef inline bint is_finite(double v) noexcept nogil:
+    return fabs(v) < INFINITY          # false for +-inf and NaN
+
+
+cdef struct Parts:
+    double main      # weighted NLL (index targets), or the whole loss (probability targets)
+    double smooth    # -sum_c w_c log p_c, the label-smoothing term of index targets
+
+
+cdef inline double sum_blocks(const double* p, Py_ssize_t n,
+                              Py_ssize_t stride) noexcept nogil:
+    """Compensated (Neumaier) sum of p[0], p[stride], ... in that order."""
+    cdef double s = 0.0, c = 0.0, v, t
+    cdef Py_ssize_t k
+    for k in range(n):
+        v = p[k * stride]
+        t = s + v
+        if fabs(s) >= fabs(v):
+            c += (s - t) + v
+        else:
+            c += (v - t) + s
+        s = t
+    if not is_finite(s):
+        return s                      # the compensation of an inf is NaN
+    return s + c
+
+
+cdef inline Py_ssize_t first_flagged(const Py_ssize_t* first,
+                                     Py_ssize_t n_blocks) noexcept nogil:
+    """The first non-negative entry of per-block first-failure positions, or -1."""
+    cdef Py_ssize_t blk
+    for blk in range(n_blocks):
+        if first[blk] >= 0:
+            return first[blk]
+    return -1
+
+
+cdef inline Py_ssize_t rows_per_block(Py_ssize_t n_classes) noexcept nogil:
+    cdef Py_ssize_t rpb
+    if n_classes >= FL_BLOCK_ELEMS:
+        return 1
+    rpb = FL_BLOCK_ELEMS // max(n_classes, 1)
+    if rpb >= 16:
+        rpb -= rpb % 16
+    return rpb
+
+
+cdef inline Py_ssize_t inner_rows(Py_ssize_t n_classes) noexcept nogil:
+    """Rows of an inner class axis per work item: consecutive rows (o, i),
+    a multiple of 16 (whole vectors of lanes), about FL_BLOCK_ELEMS elements."""
+    return max(16, (FL_BLOCK_ELEMS // max(n_classes, 1)) // 16 * 16)
+
+
+cdef void long_stats(const floating* xp, Py_ssize_t rows, Py_ssize_t n, double* cm,
+                     double* cs, double* M, double* S, int n_threads) noexcept nogil:
+    """Max M[r] and S[r] = sum exp(x - M[r]) of long contiguous rows, their
+    chunks in parallel (cm, cs: rows * chunks scratch). A row whose max is not
+    finite gets its exact max (+inf, -inf or NaN) and S = NaN."""
+    cdef Py_ssize_t nck = (n + FL_CHUNK - 1) // FL_CHUNK, it, r, k, off
+    cdef fl_ms ms
+    cdef double m, s, v
+    cdef bint special
+    for it in prange(rows * nck, schedule="static", num_threads=n_threads,
+                     use_threads_if=rows * n > FL_PARALLEL_MIN):
+        r = it // nck
+        off = (it - r * nck) * FL_CHUNK
+        ms = fl_chunk_ms(xp + r * n + off, min(<Py_ssize_t>FL_CHUNK, n - off))
+        cm[it] = ms.m
+        cs[it] = ms.s
+    for r in range(rows):
+        m = -INFINITY
+        special = False
+        for k in range(nck):
+            v = cm[r * nck + k]
+            if v != v or v == INFINITY:
+                special = True
+            elif v > m:
+                m = v
+        if special or m == -INFINITY:
+            M[r] = fl_row_max_exact(xp + r * n, n)
+            S[r] = NAN
+            continue
+        s = 0.0
+        for k in range(nck):
+            v = cm[r * nck + k]
+            if v > -INFINITY:
+                s = s + cs[r * nck + k] * exp(v - m)
+        M[r] = m
+        S[r] = s
+
+
+def _long_scratch(Py_ssize_t rows, Py_ssize_t n):
+    nck = (n + FL_CHUNK - 1) // FL_CHUNK
+    return np.empty((4, rows * nck)), np.empty((4, rows))
+
+
+# ---------------------------------------------------------------- kernels
+
+def logsumexp(const floating[:, :, ::1] x,   # IN  (n_outer, n_classes, n_inner)
+              floating[:, ::1] out,          # OUT (n_outer, n_inner)
+              int n_threads):
+    cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
+    cdef Py_ssize_t rows = n_outer * inner, r, o, r0, blk, n_blocks
+    cdef Py_ssize_t rpb = rows_per_block(n)
+    cdef const floating* xp
+    cdef floating* op
+    cdef double[:, ::1] chunk_st, row_st
+    if rows == 0:
+        return
+    op = &out[0, 0]
+    if n == 0:
+        with nogil:
+            fl_strided_fill(op, rows, 1, -INFINITY)
+        return
+    xp = &x[0, 0, 0]
+    if inner != 1:
+        rpb = inner_rows(n)
+        n_blocks = (inner + rpb - 1) // rpb
+        with nogil:
+            for blk in prange(n_outer * n_blocks, schedule="static", num_threads=n_threads,
+                              use_threads_if=rows * n > FL_PARALLEL_MIN):
+                o = blk // n_blocks
+                r0 = (blk - o * n_blocks) * rpb
+                fl_softmax_inner(FL_LSE, xp + o * n * inner, op + o * inner, n, inner, r0,
+                                 min(rpb, inner - r0))
+        return
+    if fl_long_rows(rows, n, sizeof(floating)):
+        chunk_st, row_st = _long_scratch(rows, n)
+        with nogil:
+            long_stats(xp, rows, n, &chunk_st[0, 0], &chunk_st[1, 0], &row_st[0, 0],
+                       &row_st[1, 0], n_threads)
+            for r in range(rows):
+                op[r] = <floating>(fl_lse(row_st[0, r], log(row_st[1, r]))
+                                   if is_finite(row_st[0, r]) else row_st[0, r])
+        return
+    n_blocks = (rows + rpb - 1) // rpb
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=rows * n > FL_PARALLEL_MIN):
+            r0 = blk * rpb
+            fl_softmax_rows(FL_LSE, xp + r0 * n, op + r0, min(rpb, rows - r0), n)
+
+
+def softmax(const floating[:, :, ::1] x,     # IN  (n_outer, n_classes, n_inner)
+            floating[:, :, ::1] out,         # OUT like x; may be x itself
+            bint log_space,                  # log_softmax instead of softmax
+            int n_threads):
+    cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
+    cdef Py_ssize_t rows = n_outer * inner, r, o, off, r0, blk, n_blocks, it, nck
+    cdef Py_ssize_t rpb = rows_per_block(n)
+    cdef const floating* xp
+    cdef floating* op
+    cdef double[:, ::1] chunk_st, row_st
+    if rows == 0 or n == 0:
+        return
+    xp = &x[0, 0, 0]
+    op = &out[0, 0, 0]
+    if inner != 1:
+        rpb = inner_rows(n)
+        n_blocks = (inner + rpb - 1) // rpb
+        with nogil:
+            for blk in prange(n_outer * n_blocks, schedule="static", num_threads=n_threads,
+                              use_threads_if=rows * n > FL_PARALLEL_MIN):
+                o = blk // n_blocks
+                r0 = (blk - o * n_blocks) * rpb
+                fl_softmax_inner(FL_LOG_SOFTMAX if log_space else FL_SOFTMAX,
+                                 xp + o * n * inner, op + o * n * inner, n, inner, r0,
+                                 min(rpb, inner - r0))
+        return
+    if fl_long_rows(rows, n, sizeof(floating)):
+        chunk_st, row_st = _long_scratch(rows, n)
+        nck = (n + FL_CHUNK - 1) // FL_CHUNK
+        with nogil:
+            long_stats(xp, rows, n, &chunk_st[0, 0], &chunk_st[1, 0], &row_st[0, 0],
+                       &row_st[1, 0], n_threads)
+            for r in range(rows):
+                row_st[2, r] = log(row_st[1, r]) if log_space else 1.0 / row_st[1, r]
+            for it in prange(rows * nck, schedule="static", num_threads=n_threads,
+                             use_threads_if=rows * n > FL_PARALLEL_MIN):
+                r = it // nck
+                off = r * n + (it - r * nck) * FL_CHUNK
+                o = min(<Py_ssize_t>FL_CHUNK, (r + 1) * n - off)    # the chunk's length
+                if not is_finite(row_st[0, r]):
+                    fl_strided_fill(op + off, o, 1, NAN)
+                elif log_space:
+                    fl_row_shift(xp + off, op + off, o, row_st[0, r], row_st[2, r])
+                else:
+                    fl_row_expaff(xp + off, op + off, o, row_st[0, r], row_st[2, r], 0.0, NULL)
+        return
+    n_blocks = (rows + rpb - 1) // rpb
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=rows * n > FL_PARALLEL_MIN):
+            r0 = blk * rpb
+            fl_softmax_rows(FL_LOG_SOFTMAX if log_space else FL_SOFTMAX, xp + r0 * n,
+                            op + r0 * n, min(rpb, rows - r0), n)
+
+
+# ------------------------------------------------------- NLL, scalar rows
+
+cdef inline Parts nll_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
+                          Py_ssize_t y, const floating* w, floating* g,
+                          double g_scale) noexcept nogil:
+    """NLL of a row of log-probabilities and its gradient (0 but at y)."""
+    cdef Parts out
+    out.main = fl_nll(w[y], x[y * s])
+    out.smooth = 0.0
+    if g != NULL:
+        fl_strided_fill(g, n, s, 0.0)
+        g[y * s] = <floating>fl_nll_grad(g_scale, w[y])
+    return out
+
+
+cdef void class_loss_strided(int mode, const floating* xp, const int64_t* tp,
+                             const floating* wp, Py_ssize_t n_outer, Py_ssize_t n,
+                             Py_ssize_t inner, int64_t ignore_index, floating* lp,
+                             floating* gbase, const floating* grp, Py_ssize_t grs,
+                             double grad_scale, double* part, int n_threads) noexcept nogil:
+    """class_loss row by row: NLL (one element per row), and rows of no
+    classes (every target ignored, or an empty sum of probabilities: 0)."""
+    cdef Py_ssize_t rows = n_outer * inner, rpb = rows_per_block(n)
+    cdef Py_ssize_t n_blocks = (rows + rpb - 1) // rpb, blk, r, o, off, y
+    cdef double sa
+    cdef floating* gp
+    cdef Parts parts
+    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                      use_threads_if=rows * n > FL_PARALLEL_MIN):
+        sa = 0.0
+        for r in range(blk * rpb, min(blk * rpb + rpb, rows)):
+            o = r // inner
+            off = o * n * inner + (r - o * inner)
+            gp = gbase + off if gbase != NULL else NULL
+            parts.main = 0.0
+            if mode == FL_NLL_INDEX and tp[r] != ignore_index:
+                parts = nll_row(xp + off, n, inner, tp[r], wp, gp, grad_scale * grp[r * grs])
+            elif gp != NULL:          # no part in the result, whatever the row holds
+                fl_strided_fill(gp, n, inner, 0.0)
+            if lp != NULL:
+                lp[r] = <floating>parts.main
+            sa = sa + parts.main
+        part[2 * blk] = sa
+        part[2 * blk + 1] = 0.0
+
+
+# ------------------------------------------------------------ class losses
+
+cdef inline const floating* at_or_null(const floating* p, Py_ssize_t off) noexcept nogil:
+    """p + off, or NULL for a NULL p (an optional per-class array)."""
+    if p == NULL:
+        return NULL
+    return p + off
+
+
+cdef void class_loss_long(int mode, const floating* xp, const int64_t* tp,
+                          const floating* pp, const floating* wp, bint unit_w,
+                          Py_ssize_t rows, Py_ssize_t n, int64_t ignore_index, double eps,
+                          double w_total, floating* lp, floating* gp, const floating* grp,
+                          Py_ssize_t grs, double grad_scale, double* cst, double* rst,
+                          Py_ssize_t nck, double* part, int n_threads) noexcept nogil:
+    """class_loss of long contiguous rows (CE index or probability targets),
+    their chunks in parallel. cst: 4 x rows * nck scratch, rst: 4 x rows;
+    part[2 r], part[2 r + 1]: row r's (main, smooth)."""
+    cdef double* M = rst
+    cdef double* S = rst + rows
+    cdef double* p0 = rst + 2 * rows
+    cdef double* p1 = rst + 3 * rows
+    cdef double eps_c = eps / n, keep = 1.0 - eps, ls, gs, wy, coef, main, smooth, a0, a1
+    cdef Py_ssize_t it, r, k, off, ln, y = 0
+    cdef bint need_sums = mode == FL_CE_PROB or eps > 0.0
+    # (no conditional expressions of const pointers: Cython's temporary
+    # drops the const and GCC warns)
+    cdef const floating* wsm = wp
+    cdef const floating* wdf = NULL
+    if unit_w or eps == 0.0:
+        wsm = NULL
+    if not unit_w:
+        wdf = wp
+    long_stats(xp, rows, n, cst, cst + rows * nck, M, S, n_threads)
+    # everything read from x before a gradient written in place overwrites it
+    for r in range(rows):
+        p0[r] = 0.0
+        p1[r] = 0.0
+        if mode == FL_CE_INDEX and tp[r] != ignore_index and is_finite(M[r]):
+            p0[r] = xp[r * n + tp[r]] - M[r]
+    if need_sums:
+        for it in prange(rows * nck, schedule="static", num_threads=n_threads,
+                         use_threads_if=rows * n > FL_PARALLEL_MIN):
+            r = it // nck
+            off = (it - r * nck) * FL_CHUNK
+            ln = min(<Py_ssize_t>FL_CHUNK, n - off)
+            a0 = 0.0
+            a1 = 0.0
+            if is_finite(M[r]) and (mode == FL_CE_PROB or tp[r] != ignore_index):
+                if mode == FL_CE_PROB:
+                    fl_row_prob_sums(xp + r * n + off, pp + r * n + off, wp + off, ln, M[r],
+                                     keep, eps_c, &a0, &a1)
+                else:
+                    a1 = fl_row_wdiff(xp + r * n + off, at_or_null(wdf, off), ln, M[r])
+            cst[2 * rows * nck + it] = a0
+            cst[3 * rows * nck + it] = a1
+        for r in range(rows):
+            if mode == FL_CE_PROB:
+                p0[r] = sum_blocks(cst + 2 * rows * nck + r * nck, nck, 1)
+            p1[r] = sum_blocks(cst + 3 * rows * nck + r * nck, nck, 1)
+    for r in range(rows):
+        main = 0.0
+        smooth = 0.0
+        if mode == FL_CE_INDEX and tp[r] == ignore_index:
+            pass
+        elif not is_finite(M[r]):
+            main = NAN
+            smooth = NAN if (mode == FL_CE_INDEX and eps > 0.0) else 0.0
+        else:
+            ls = log(S[r])
+            if mode == FL_CE_INDEX:
+                main = fl_ce_nll(wp[tp[r]], ls, p0[r])
+                if eps > 0.0:
+                    smooth = fl_ce_smooth(w_total, ls, p1[r])
+            else:
+                main = fl_ce_prob_loss(ls, p0[r], p1[r])
+        part[2 * r] = main
+        part[2 * r + 1] = smooth
+        if lp != NULL:
+            lp[r] = <floating>(fl_ce_index_loss(eps, eps_c, main, smooth)
+                               if mode == FL_CE_INDEX else main)
+    if gp == NULL:
+        return
+    for it in prange(rows * nck, schedule="static", num_threads=n_threads,
+                     use_threads_if=rows * n > FL_PARALLEL_MIN):
+        r = it // nck
+        off = (it - r * nck) * FL_CHUNK
+        ln = min(<Py_ssize_t>FL_CHUNK, n - off)
+        gs = grad_scale * grp[r * grs]
+        if mode == FL_CE_INDEX and tp[r] == ignore_index:
+            fl_strided_fill(gp + r * n + off, ln, 1, 0.0)
+        elif not is_finite(M[r]):
+            fl_strided_fill(gp + r * n + off, ln, 1, NAN)
+        elif mode == FL_CE_INDEX:
+            wy = wp[tp[r]]
+            coef = fl_ce_coef(keep, eps_c, wy, w_total)
+            fl_row_expaff(xp + r * n + off, gp + r * n + off, ln, M[r],
+                          fl_ce_softmax_scale(gs, coef, S[r]), gs * eps_c, at_or_null(wsm, off))
+        else:
+            fl_row_prob_grad(xp + r * n + off, M[r], gp + r * n + off, pp + r * n + off,
+                             wp + off, ln, fl_ce_softmax_scale(gs, p0[r], S[r]), gs, keep, eps_c)
+    if mode == FL_CE_INDEX:
+        for r in range(rows):
+            y = tp[r]
+            if y != ignore_index and is_finite(M[r]):
+                gs = grad_scale * grp[r * grs]
+                wy = wp[y]
+                coef = fl_ce_coef(keep, eps_c, wy, w_total)
+                gp[r * n + y] = <floating>fl_ce_target_grad(gs, exp(p0[r]), S[r], coef, eps_c,
+                                                            keep, wy)
+
+
+def class_loss(int mode,
+               const floating[:, :, ::1] x,      # IN  (n_outer, n_classes, n_inner)
+               const int64_t[::1] target,        # IN  (rows,) class indices; empty for CE_PROB
+               const floating[:, :, ::1] prob,   # IN  like x, probability targets; empty otherwise
+               const floating[::1] weight,       # IN  (n_classes,) class weights (ones if none)
+               int64_t ignore_index,
+               double label_smoothing,
+               floating[::1] loss,               # OUT (rows,) per-row loss; empty: not wanted
+               floating[:, :, ::1] grad,         # OUT like x, may be x itself; empty: not wanted
+               const floating[:] grad_rows,      # IN  (rows,) upstream gradient, any stride
+               double grad_scale,                # IN  multiplies every gradient (1/denominator)
+               int n_threads):
+    """Per-row losses and gradients of the class-axis losses; returns the
+    loss summed over the rows (in float64, from the sums of its parts)."""
+    cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
+    cdef Py_ssize_t rows = n_outer * inner
+    cdef bint want_loss = loss.shape[0] != 0, want_grad = grad.shape[0] != 0
+    cdef Py_ssize_t rpb = rows_per_block(n), n_blocks, blk, r0, nck, o
+    cdef Py_ssize_t grs = grad_rows.strides[0] // sizeof(floating) if rows else 0
+    cdef const floating* xp = NULL
+    cdef const floating* pp = NULL
+    cdef const floating* wp = NULL
+    cdef const floating* grp = NULL
+    cdef const int64_t* tp = NULL
+    cdef floating* lp = NULL
+    cdef floating* gbase = NULL
+    cdef double w_total = 0.0, eps = label_smoothing
+    cdef bint unit_w = True
+    cdef Py_ssize_t c
+    cdef fl_ce_args args
+    cdef double[:, ::1] chunk_st, row_st, part
+    if rows == 0:
+        return fl_ce_total(mode, eps, n, 0.0, 0.0)
+    if n:
+        xp = &x[0, 0, 0]
+        wp = &weight[0]
+        if want_grad:
+            gbase = &grad[0, 0, 0]
+        if mode == FL_CE_PROB:
+            pp = &prob[0, 0, 0]
+    if mode != FL_CE_PROB:
+        tp = &target[0]
+    if want_loss:
+        lp = &loss[0]
+    grp = &grad_rows[0]
+    for c in range(n):
+        unit_w = unit_w and weight[c] == 1.0
+        if eps > 0.0:         # W is only used with smoothing; 0 otherwise (fl_ce_coef)
+            w_total += weight[c]
+    if n == 0 or mode == FL_NLL_INDEX:
+        n_blocks = (rows + rpb - 1) // rpb
+        part = np.zeros((n_blocks, 2), dtype=np.float64)
+        with nogil:
+            class_loss_strided(mode, xp, tp, wp, n_outer, n, inner, ignore_index, lp, gbase,
+                               grp, grs, grad_scale, &part[0, 0], n_threads)
+        return parts_total(mode, eps, n, part)
+    if inner == 1 and fl_long_rows(rows, n, sizeof(floating)):
+        nck = (n + FL_CHUNK - 1) // FL_CHUNK
+        chunk_st, row_st = _long_scratch(rows, n)
+        part = np.zeros((rows, 2), dtype=np.float64)
+        with nogil:
+            class_loss_long(mode, xp, tp, pp, wp, unit_w, rows, n, ignore_index, eps,
+                            w_total, lp, gbase, grp, grs, grad_scale, &chunk_st[0, 0],
+                            &row_st[0, 0], nck, &part[0, 0], n_threads)
+        return parts_total(mode, eps, n, part)
+    args.mode = mode
+    args.n = n
+    args.y = tp
+    args.ignore_index = ignore_index
+    args.t = pp
+    args.w = wp
+    args.unit_w = unit_w
+    args.w_total = w_total
+    args.eps = eps
+    args.loss = lp
+    args.grad = gbase
+    args.g_scale = grad_scale
+    args.go = grp
+    args.go_stride = grs
+    if inner != 1:
+        rpb = inner_rows(n)
+        nck = (inner + rpb - 1) // rpb
+        part = np.zeros((n_outer * nck, 2), dtype=np.float64)
+        with nogil:
+            for blk in prange(n_outer * nck, schedule="static", num_threads=n_threads,
+                              use_threads_if=rows * n > FL_PARALLEL_MIN):
+                o = blk // nck
+                r0 = (blk - o * nck) * rpb
+                fl_ce_inner(&args, xp, o, inner, r0, min(rpb, inner - r0), &part[blk, 0])
+        return parts_total(mode, eps, n, part)
+    n_blocks = (rows + rpb - 1) // rpb
+    part = np.zeros((n_blocks, 2), dtype=np.float64)
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=rows * n > FL_PARALLEL_MIN):
+            r0 = blk * rpb
+            fl_ce_rows(&args, xp, r0, min(r0 + rpb, rows), &part[blk, 0])
+    return parts_total(mode, eps, n, part)
+
+
+cdef double parts_total(int mode, double eps, Py_ssize_t n, double[:, ::1] part):
+    """The loss summed over rows from per-block (or per-row) parts: each
+    column's compensated sum in block order, combined by fl_ce_total."""
+    return fl_ce_total(mode, eps, n, sum_blocks(&part[0, 0], part.shape[0], 2),
+                       sum_blocks(&part[0, 1], part.shape[0], 2))
+
+
+# ------------------------------------------------------- elementwise losses
+
+cdef enum OperandKind:
+    OP_SCALAR = 0     # one value for every element
+    OP_CONTIG = 1     # C-contiguous (n_rows, n_cols)
+    OP_TILED = 2      # one row for every row: a tiled copy, read at offset e % n_cols
+    OP_GENERAL = 3    # anything else: each block's elements gathered into a buffer
+
+
+def _operand_plan(op, Py_ssize_t n_cols):
+    """(kind, array) for a (n_rows, n_cols) broadcast view: the array read
+    by the kernel (for OP_TILED, the row repeated to cover a block from any
+    offset)."""
+    s0, s1 = op.strides
+    if s0 == 0 and s1 == 0:
+        return OP_SCALAR, op
+    if op.flags.c_contiguous:
+        return OP_CONTIG, op
+    if s0 == 0 and s1 == op.itemsize and n_cols <= FL_BLOCK_ELEMS:
+        reps = (FL_BLOCK_ELEMS + n_cols - 1) // n_cols + 1
+        return OP_TILED, np.ascontiguousarray(np.tile(op[0], reps)).reshape(1, -1)
+    return OP_GENERAL, op
+
+
+cdef inline const floating* block_operand(int kind, const floating* base, Py_ssize_t s0,
+                                          Py_ssize_t s1, Py_ssize_t n_cols, Py_ssize_t e0,
+                                          Py_ssize_t e1, floating* buf) noexcept nogil:
+    """Flat elements e0..e1-1 of an operand as one contiguous run (NULL for a
+    scalar: the caller passes its value)."""
+    cdef Py_ssize_t r, col, k
+    if kind == OP_SCALAR:
+        return NULL
+    if kind == OP_CONTIG:
+        return base + e0
+    if kind == OP_TILED:
+        return base + e0 % n_cols
+    r = e0 // n_cols
+    col = e0 - r * n_cols
+    for k in range(e1 - e0):
+        buf[k] = base[r * s0 + col * s1]
+        col = col + 1
+        if col == n_cols:
+            col = 0
+            r = r + 1
+    return buf
+
+
+def binary_loss(int mode,
+                const floating[:, ::1] x,         # IN  (n_rows, n_cols)
+                const floating[:, ::1] t,         # IN  (n_rows, n_cols)
+                weight,                           # IN  (n_rows, n_cols) view, broadcast strides
+                pos_weight,                       # IN  (n_rows, n_cols) view, broadcast strides
+                floating[:, ::1] loss,            # OUT (n_rows, n_cols); empty: not wanted
+                floating[:, ::1] grad,            # OUT (n_rows, n_cols), may be x; empty: none
+                grad_out,                         # IN  (n_rows, n_cols) view, broadcast strides
+                double grad_scale,                # IN  multiplies every gradient
+                int n_threads):
+    """Elementwise losses (BCE with logits, BCE, MSE); returns their sum.
+
+    Elements are processed in blocks of FL_BLOCK_ELEMS in flat order, whatever
+    the row length, so a long 1-D input uses every thread too; a block is one
+    vector loop. A broadcast operand is read as one value, as a tiled row, or
+    gathered per block.
+    """
+    cdef Py_ssize_t n_rows = x.shape[0], n_cols = x.shape[1]
+    cdef Py_ssize_t size = n_rows * n_cols
+    cdef bint want_loss = loss.shape[0] != 0, want_grad = grad.shape[0] != 0
+    cdef Py_ssize_t n_blocks, blk, e, e1
+    cdef int wk, pk, gk
+    cdef const floating* xp
+    cdef const floating* tp
+    cdef floating* lp = NULL
+    cdef floating* gbase = NULL
+    cdef floating* buf
+    cdef const floating* wr
+    cdef const floating* pwr
+    cdef const floating* gor
+    cdef const floating[:, :] wv
+    cdef const floating[:, :] pv
+    cdef const floating[:, :] gv
+    cdef floating w1, pw1, go1
+    cdef floating[:, ::1] bufs
+    if size == 0:
+        return 0.0
+    wk, warr = _operand_plan(weight, n_cols)
+    pk, parr = _operand_plan(pos_weight, n_cols)
+    gk, garr = _operand_plan(grad_out, n_cols)
+    wv = warr
+    pv = parr
+    gv = garr
+    w1 = wv[0, 0]
+    pw1 = pv[0, 0]
+    go1 = gv[0, 0]
+    n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
+    partials = np.zeros(n_blocks, dtype=np.float64)
+    cdef double[::1] part = partials
+    bufs = np.empty((max(n_threads, 1), 3 * FL_BLOCK_ELEMS),
+                    dtype=np.float32 if floating is float else np.float64)
+    xp = &x[0, 0]
+    tp = &t[0, 0]
+    if want_loss:
+        lp = &loss[0, 0]
+    if want_grad:
+        gbase = &grad[0, 0]
+    cdef const floating* wbase = &wv[0, 0]
+    cdef const floating* pbase = &pv[0, 0]
+    cdef const floating* gbase_in = &gv[0, 0]
+    cdef Py_ssize_t ws0 = wv.strides[0] // sizeof(floating)
+    cdef Py_ssize_t ws1 = wv.strides[1] // sizeof(floating)
+    cdef Py_ssize_t ps0 = pv.strides[0] // sizeof(floating)
+    cdef Py_ssize_t ps1 = pv.strides[1] // sizeof(floating)
+    cdef Py_ssize_t gs0 = gv.strides[0] // sizeof(floating)
+    cdef Py_ssize_t gs1 = gv.strides[1] // sizeof(floating)
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=size > FL_PARALLEL_MIN):
+            buf = &bufs[threadid(), 0]
+            e = blk * FL_BLOCK_ELEMS
+            e1 = min(e + FL_BLOCK_ELEMS, size)
+            wr = NULL
+            pwr = NULL
+            gor = NULL
+            if mode != FL_MSE:
+                wr = block_operand(wk, wbase, ws0, ws1, n_cols, e, e1, buf)
+            if mode == FL_BCE_LOGITS:
+                pwr = block_operand(pk, pbase, ps0, ps1, n_cols, e, e1, buf + FL_BLOCK_ELEMS)
+            if want_grad:
+                gor = block_operand(gk, gbase_in, gs0, gs1, n_cols, e, e1,
+                                    buf + 2 * FL_BLOCK_ELEMS)
+            part[blk] = fl_binary_run(mode, xp + e, tp + e, wr, w1, pwr, pw1, gor, go1,
+                                      grad_scale, lp + e if want_loss else NULL,
+                                      gbase + e if want_grad else NULL, e1 - e)
+    return sum_blocks(&part[0], n_blocks, 1)
+
+
+# ---------------------------------------------------------- input checks
+
+def check_targets(const int64_t[::1] target,    # IN (rows,)
+                  Py_ssize_t n_classes,
+                  int64_t ignore_index,
+                  const floating[::1] weight,   # IN (n_classes,)
+                  int n_threads):
+    """Return (position of the first target that is neither in [0, n_classes)
+    nor ignore_index, or -1; sum of weight[target] over the other targets)."""
+    cdef Py_ssize_t size = target.shape[0], n_blocks, blk, k, k1, bad
+    cdef int64_t y
+    cdef double acc
+    if size == 0:
+        return -1, 0.0
+    n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
+    firsts = np.empty(n_blocks, dtype=np.intp)
+    sums = np.zeros(n_blocks, dtype=np.float64)
+    cdef Py_ssize_t[::1] first = firsts
+    cdef double[::1] part = sums
+    cdef const int64_t* tp = &target[0]
+    cdef const floating* wp = &weight[0] if n_classes else NULL
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=size > FL_PARALLEL_MIN):
+            k1 = min((blk + 1) * FL_BLOCK_ELEMS, size)
+            bad = -1
+            acc = 0.0
+            for k in range(blk * FL_BLOCK_ELEMS, k1):
+                y = tp[k]
+                if y == ignore_index:
+                    continue
+                if y < 0 or y >= n_classes:
+                    bad = k
+                    break
+                acc = acc + wp[y]
+            first[blk] = bad
+            part[blk] = acc
+        bad = first_flagged(&first[0], n_blocks)
+        acc = sum_blocks(&part[0], n_blocks, 1) if bad < 0 else 0.0
+    return bad, acc
+
+
+def first_outside_unit(const floating[::1] a, int n_threads):
+    """Position of the first element of a not in [0, 1] (NaN included), or -1."""
+    cdef Py_ssize_t size = a.shape[0], n_blocks, blk, k, k1, bad
+    cdef double v
+    if size == 0:
+        return -1
+    n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
+    firsts = np.empty(n_blocks, dtype=np.intp)
+    cdef Py_ssize_t[::1] first = firsts
+    cdef const floating* ap = &a[0]
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=size > FL_PARALLEL_MIN):
+            k1 = min((blk + 1) * FL_BLOCK_ELEMS, size)
+            bad = -1
+            for k in range(blk * FL_BLOCK_ELEMS, k1):
+                v = ap[k]
+                if not (v >= 0.0 and v <= 1.0):
+                    bad = k
+                    break
+            first[blk] = bad
+        bad = first_flagged(&first[0], n_blocks)
+    return bad
+
+
+# ------------------------------------------------- floors and math, for tests
+
+def read_floor(const floating[::1] x, int n_threads):
+    """Sum of x, in double, block by block in parallel: the memory floor of a
+    pass that only reads (benchmarks/), with the kernels' flags and blocks."""
+    cdef Py_ssize_t size = x.shape[0], n_blocks, blk, k0
+    cdef const floating* xp
+    if size == 0:
+        return 0.0
+    n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
+    partials = np.zeros(n_blocks, dtype=np.float64)
+    cdef double[::1] part = partials
+    xp = &x[0]
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=size > FL_PARALLEL_MIN):
+            k0 = blk * FL_BLOCK_ELEMS
+            part[blk] = fl_sum(xp + k0, min(<Py_ssize_t>FL_BLOCK_ELEMS, size - k0))
+    return sum_blocks(&part[0], n_blocks, 1)
+
+
+def copy_floor(const floating[::1] x, floating[::1] out, int n_threads):
+    """out[:] = x, block by block in parallel: the floor of a read+write pass."""
+    cdef Py_ssize_t size = x.shape[0], n_blocks, blk, k0
+    if size == 0:
+        return
+    n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
+    cdef const floating* xp = &x[0]
+    cdef floating* op = &out[0]
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=size > FL_PARALLEL_MIN):
+            k0 = blk * FL_BLOCK_ELEMS
+            fl_copy(xp + k0, op + k0, min(<Py_ssize_t>FL_BLOCK_ELEMS, size - k0))
+
+
+MATH_FUNCTIONS = {"exp": FL_FN_EXP, "log": FL_FN_LOG, "log1p": FL_FN_LOG1P,
+                  "log_sum": FL_FN_LOG_SUM}
+
+
+def math_map(str name, const floating[::1] x, floating[::1] out):
+    """out = name(x) through the kernels' vector functions, each on the range
+    its contract in c/vmath.h states: "exp" (x <= 0), "log", "log1p" (every
+    value) and "log_sum" (x >= 1). For tests/test_simd_math.py."""
+    cdef Py_ssize_t n = x.shape[0]
+    if name not in MATH_FUNCTIONS:
+        raise ValueError(f"math_map: unknown function {name!r}")
+    if n == 0:
+        return
+    fl_map(MATH_FUNCTIONS[name], &x[0], &out[0], n)

@@ -1,0 +1,271 @@
+"""Pure-NumPy float64 references of every fastloss function and gradient.
+
+Written to be obviously right, not fast: each follows the formula stated in
+the documentation (PyTorch's), with the class axis moved last and rows
+flattened. Gradients are derived by the chain rule through log_softmax
+(``dL/dx = dL/dlogp - softmax * sum(dL/dlogp)``), a different route from the
+kernels' closed forms. Nothing here imports the kernels. The tests compare
+every function with these, and so does ``python -m fastloss check`` on an
+installed build (which is why they ship in the package).
+"""
+
+import numpy as np
+
+IGNORE = -100
+
+# Tolerances of a fastloss result against these references. float32 results
+# are computed in float64 and rounded once or twice; float64 results differ
+# from the references by reassociation only.
+TOLERANCES = {
+    np.dtype(np.float32): dict(rtol=2e-6, atol=1e-6),
+    np.dtype(np.float64): dict(rtol=1e-11, atol=1e-12),
+}
+
+
+def _f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _reduce(per_element, reduction, denominator):
+    if reduction == "none":
+        return per_element
+    total = per_element.sum()
+    if reduction == "sum":
+        return total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total / np.float64(denominator)
+
+
+# ----------------------------------------------------------- softmax family
+
+def _shifted_log_sum(x, axis):
+    """(shift, log(sum(exp(x - shift)))) along axis, keepdims: the shift is the
+    max where it is finite, else 0."""
+    m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim)
+    shift = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return shift, np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True))
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """log(sum(exp(x))): shifted by a finite max; +inf rows give +inf,
+    all -inf rows -inf, NaN rows NaN."""
+    x = _f64(x)
+    shift, log_s = _shifted_log_sum(x, axis)
+    out = log_s + shift
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x), as (x - shift) - log(sum(exp(x - shift))) so that a
+    large shift does not absorb the log-sum (1e30 + log 2 == 1e30); rows whose
+    logsumexp is not finite are NaN."""
+    x = _f64(x)
+    shift, log_s = _shifted_log_sum(x, axis)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(log_s + shift), (x - shift) - log_s, np.nan)
+
+
+def softmax(x, axis=-1):
+    """exp(log_softmax(x))."""
+    return np.exp(log_softmax(x, axis=axis))
+
+
+# --------------------------------------------------- class-axis losses
+
+def _loss_shape(shape, axis):
+    """The input's shape without the class axis."""
+    axis %= len(shape)
+    return shape[:axis] + shape[axis + 1:]
+
+
+def _rows(x, axis):
+    """(rows, classes) view of x with the class axis last."""
+    x = np.moveaxis(_f64(x), axis, -1)
+    return x.reshape(-1, x.shape[-1])
+
+
+def _unrows(g, shape, axis):
+    """Inverse of _rows for an array of the input's shape."""
+    moved = np.moveaxis(np.empty(shape), axis, -1).shape
+    return np.moveaxis(g.reshape(moved), -1, axis)
+
+
+def _index_parts(logp, t, w, ignore_index):
+    """Per-row -w[y] logp[y] and -sum_c w_c logp_c, 0 where ignored."""
+    valid = t != ignore_index
+    y = np.where(valid, t, 0)
+    rows = np.arange(len(y))
+    with np.errstate(invalid="ignore", over="ignore"):
+        nll = np.where(valid, -w[y] * logp[rows, y], 0.0)
+        smooth = np.where(valid, -(logp * w).sum(axis=1), 0.0)
+    denominator = np.where(valid, w[y], 0.0).sum()
+    return nll, smooth, denominator, valid, y
+
+
+def cross_entropy(x, t, weight=None, ignore_index=IGNORE, reduction="mean",
+                  label_smoothing=0.0, axis=-1):
+    x = _f64(x)
+    n_classes = x.shape[axis]
+    w = np.ones(n_classes) if weight is None else _f64(weight)
+    logp = _rows(log_softmax(x, axis=axis), axis)
+    eps = label_smoothing
+    t = np.asarray(t)
+    if t.dtype.kind == "f":                                 # probabilities
+        tp = _rows(t, axis) * (1 - eps) + eps / n_classes
+        with np.errstate(invalid="ignore"):
+            per_row = -(logp * tp * w).sum(axis=1)
+        rows = per_row.shape[0] if x.size else 0
+        return _reduce(per_row.reshape(_loss_shape(x.shape, axis)), reduction, rows)
+    nll, smooth, denominator, _, _ = _index_parts(logp, t.reshape(-1), w, ignore_index)
+    if reduction == "none":
+        with np.errstate(invalid="ignore"):
+            out = nll if eps == 0 else (1 - eps) * nll + eps / n_classes * smooth
+        return out.reshape(t.shape)
+    a = _reduce(nll, reduction, denominator)
+    if eps == 0:
+        return a
+    with np.errstate(invalid="ignore"):
+        return (1 - eps) * a + eps / n_classes * _reduce(smooth, reduction, denominator)
+
+
+def cross_entropy_grad(x, t, weight=None, ignore_index=IGNORE, reduction="mean",
+                       label_smoothing=0.0, axis=-1, grad_output=1.0):
+    """Gradient wrt x, via dL/dlogp and the log_softmax backward."""
+    x = _f64(x)
+    n_classes = x.shape[axis]
+    w = np.ones(n_classes) if weight is None else _f64(weight)
+    logp = _rows(log_softmax(x, axis=axis), axis)
+    p = np.exp(logp)
+    eps = label_smoothing
+    t = np.asarray(t)
+    if t.dtype.kind == "f":
+        tp = _rows(t, axis) * (1 - eps) + eps / n_classes
+        d_logp = -tp * w
+        denominator = logp.shape[0]
+    else:
+        tr = t.reshape(-1)
+        _, _, denominator, valid, y = _index_parts(logp, tr, w, ignore_index)
+        # the smoothing term -eps/C sum_c w_c log p_c only where there is
+        # smoothing (torch): without it no other class's weight takes part
+        d_logp = np.zeros((len(tr), n_classes))
+        if eps > 0:
+            d_logp -= (eps / n_classes) * np.tile(w, (len(tr), 1))
+        d_logp[np.arange(len(tr)), y] -= (1 - eps) * w[y]
+        d_logp[~valid] = 0.0
+    if reduction == "none":
+        g_rows = np.broadcast_to(_f64(grad_output), _loss_shape(x.shape, axis)).reshape(-1, 1)
+    elif reduction == "mean":
+        with np.errstate(divide="ignore"):
+            g_rows = _f64(grad_output) / np.float64(denominator)
+    else:
+        g_rows = _f64(grad_output)
+    with np.errstate(invalid="ignore"):
+        d_logp = d_logp * g_rows
+        g = d_logp - p * d_logp.sum(axis=1, keepdims=True)
+    if t.dtype.kind != "f":
+        g[~valid] = 0.0            # ignored rows are never read (see the docs)
+    return _unrows(g, x.shape, axis)
+
+
+def nll_loss(x, t, weight=None, ignore_index=IGNORE, reduction="mean", axis=-1):
+    x = _f64(x)
+    w = np.ones(x.shape[axis]) if weight is None else _f64(weight)
+    t = np.asarray(t)
+    nll, _, denominator, _, _ = _index_parts(_rows(x, axis), t.reshape(-1), w, ignore_index)
+    return _reduce(nll.reshape(t.shape), reduction, denominator)
+
+
+def nll_loss_grad(x, t, weight=None, ignore_index=IGNORE, reduction="mean", axis=-1,
+                  grad_output=1.0):
+    x = _f64(x)
+    xr = _rows(x, axis)
+    w = np.ones(x.shape[axis]) if weight is None else _f64(weight)
+    tr = np.asarray(t).reshape(-1)
+    _, _, denominator, valid, y = _index_parts(xr, tr, w, ignore_index)
+    if reduction == "none":
+        g_rows = np.broadcast_to(_f64(grad_output), np.shape(t)).reshape(-1)
+    elif reduction == "mean":
+        with np.errstate(divide="ignore"):
+            g_rows = np.full(len(tr), _f64(grad_output) / np.float64(denominator))
+    else:
+        g_rows = np.full(len(tr), _f64(grad_output))
+    g = np.zeros_like(xr)
+    rows = np.arange(len(tr))[valid]
+    g[rows, y[valid]] = -w[y[valid]] * g_rows[valid]
+    return _unrows(g, x.shape, axis)
+
+
+# ------------------------------------------------------ elementwise losses
+
+def _logsigmoid(x):
+    """log(1 / (1 + exp(-x))) = -log(exp(0) + exp(-x))."""
+    return -np.logaddexp(0.0, -x)
+
+
+def _sigmoid(x):
+    return np.exp(_logsigmoid(x))
+
+
+def _weights(weight, shape):
+    return np.ones(shape) if weight is None else np.broadcast_to(_f64(weight), shape)
+
+
+def binary_cross_entropy_with_logits(x, t, weight=None, pos_weight=None, reduction="mean"):
+    """w ((1-t) x - (1 + (pw-1) t) logsigmoid(x)), torch's formula."""
+    x, t = _f64(x), _f64(t)
+    w, pw = _weights(weight, x.shape), _weights(pos_weight, x.shape)
+    with np.errstate(invalid="ignore"):
+        loss = w * ((1 - t) * x - (1 + (pw - 1) * t) * _logsigmoid(x))
+    return _reduce(loss, reduction, x.size)
+
+
+def binary_cross_entropy_with_logits_grad(x, t, weight=None, pos_weight=None,
+                                          reduction="mean", grad_output=1.0):
+    """d/dx: w ((1-t) - (1 + (pw-1) t) sigmoid(-x)), since d logsigmoid(x)/dx = sigmoid(-x)."""
+    x, t = _f64(x), _f64(t)
+    w, pw = _weights(weight, x.shape), _weights(pos_weight, x.shape)
+    g = w * ((1 - t) - (1 + (pw - 1) * t) * _sigmoid(-x))
+    return g * _grad_scale(grad_output, reduction, x)
+
+
+# torch clamps BCE's gradient denominator at 1e-12 as a float32 constant
+BCE_EPSILON = np.float64(np.float32(1e-12))
+
+
+def binary_cross_entropy(x, t, weight=None, reduction="mean"):
+    """-w (t log x + (1-t) log(1-x)), each log clamped at -100."""
+    x, t = _f64(x), _f64(t)
+    w = _weights(weight, x.shape)
+    with np.errstate(divide="ignore"):
+        log_x = np.maximum(np.log(x), -100.0)
+        log_1mx = np.maximum(np.log(1 - x), -100.0)
+    return _reduce(-w * (t * log_x + (1 - t) * log_1mx), reduction, x.size)
+
+
+def binary_cross_entropy_grad(x, t, weight=None, reduction="mean", grad_output=1.0):
+    """w (x - t) / max(x (1-x), eps)."""
+    x, t = _f64(x), _f64(t)
+    w = _weights(weight, x.shape)
+    g = w * (x - t) / np.maximum(x * (1 - x), BCE_EPSILON)
+    return g * _grad_scale(grad_output, reduction, x)
+
+
+def mse_loss(x, t, reduction="mean"):
+    x, t = _f64(x), _f64(t)
+    return _reduce((x - t) ** 2, reduction, x.size)
+
+
+def mse_loss_grad(x, t, reduction="mean", grad_output=1.0):
+    x, t = _f64(x), _f64(t)
+    return 2 * (x - t) * _grad_scale(grad_output, reduction, x)
+
+
+def _grad_scale(grad_output, reduction, x):
+    g = _f64(grad_output)
+    if reduction == "mean":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g / np.float64(x.size)
+    if reduction == "none":
+        return np.broadcast_to(g, x.shape)
+    return g

@@ -1,0 +1,75 @@
+"""Shared tolerances, layouts, data and kernel limits of the fastloss tests.
+
+Tests import these (``from support import ...``); ``conftest.py`` holds only
+pytest's fixtures. Boundary shapes come from ``LIMITS``, the constants the
+compiled kernels export (``fastloss._kernels.LIMITS``), never from literals
+copied out of the C.
+"""
+
+import numpy as np
+
+from fastloss._kernels import LIMITS
+from fastloss._tools.reference import TOLERANCES
+
+DTYPES = [np.float32, np.float64]
+
+LAYOUTS = ["C", "F", "strided", "readonly", "byteswapped", "unaligned"]
+THREADS = [1, 2, 3]
+
+# the kernels' boundaries (see drivers.pxi): elements of a reduction block,
+# the smallest parallel region, the chunk of a long row
+BLOCK = LIMITS["block_elems"]
+PARALLEL_MIN = LIMITS["parallel_min"]
+CHUNK = LIMITS["chunk"]
+# rows longer than this are long (cut into chunks) when few or wide
+LONG = 2 * CHUNK
+# the most classes of a row that goes rows-in-lanes, float32 and float64
+SMALL = LIMITS["small_classes"]
+
+
+def tol(dtype):
+    return TOLERANCES[np.dtype(dtype)]
+
+
+def assert_close(actual, expected, dtype):
+    """Compare with the reference at the dtype's tolerance, NaN/inf included."""
+    np.testing.assert_allclose(
+        np.asarray(actual, np.float64), np.asarray(expected, np.float64),
+        equal_nan=True, **tol(dtype)
+    )
+
+
+def layout(arr, kind):
+    """The same values as ``arr`` in a memory layout of the given kind."""
+    arr = np.asarray(arr)
+    if kind == "C":
+        return np.ascontiguousarray(arr)
+    if kind == "F":
+        return np.asfortranarray(arr)
+    if kind == "strided":
+        if arr.ndim == 0:
+            return arr
+        wide = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), arr.dtype)
+        wide[..., ::2] = arr
+        return wide[..., ::2]
+    if kind == "readonly":
+        out = arr.copy()
+        out.flags.writeable = False
+        return out
+    if kind == "byteswapped":
+        return arr.astype(arr.dtype.newbyteorder())
+    if kind == "unaligned":                  # at an odd byte offset, as np.frombuffer makes
+        buf = bytearray(arr.nbytes + 1)
+        out = np.frombuffer(buf, dtype=arr.dtype, offset=1).reshape(arr.shape)
+        out[...] = arr
+        return out
+    raise ValueError(kind)
+
+
+def logits(rng, shape, dtype=np.float64, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def probabilities(rng, shape, axis, dtype=np.float64):
+    t = rng.random(shape)
+    return (t / t.sum(axis=axis, keepdims=True)).astype(dtype)
