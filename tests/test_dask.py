@@ -211,6 +211,24 @@ def test_softmax_family_is_bitwise(client, rng):
         assert_bitwise(a, b)
 
 
+def test_rows_chunked_anyhow_are_bitwise(client, rng):
+    """A row's result does not depend on the rows around it: softmax of a
+    5 x 5 array chunked ((1, 4), (5,)) differed in row 4 by an ulp (a partial
+    group of rows in lanes took another path)."""
+    for shape, chunks in [((5, 5), ((1, 4), (5,))), ((37, 10), ((5, 11, 21), (10,))),
+                          ((12, 9000), ((3, 9), (9000,)))]:
+        x = logits(rng, shape, np.float32)
+        X = da.from_array(x, chunks=chunks)
+        y = rng.integers(0, shape[1], shape[0])
+        loss_fn = fastloss.CrossEntropyLoss(reduction="none")
+        got = dask.compute(fd.softmax(X), fd.log_softmax(X), fd.logsumexp(X),
+                           *fd.value_and_grad(loss_fn, X, da.from_array(y, chunks=chunks[0])))
+        expected = (fastloss.softmax(x), fastloss.log_softmax(x), fastloss.logsumexp(x),
+                    *loss_fn.value_and_grad(x, y))
+        for a, b in zip(got, expected):
+            assert_bitwise(a, b)
+
+
 def test_workers_follow_their_openmp_limit(client):
     # distributed starts each worker process with OMP_NUM_THREADS=1, and
     # num_threads=None follows OpenMP's maximum

@@ -3,8 +3,8 @@
 The row kernels pick a path by the shape: rows in the lanes of a vector
 (rows of up to four vectors of classes: 32 float32 or 16 float64 classes on
 AVX2, half that on the baseline path), one row at a time (longer rows), or
-rows cut into chunks (rows longer than two chunks that are wider than
-LIMITS["long_bytes"] or in an array of fewer than LIMITS["few_rows"] rows).
+rows cut into chunks (rows longer than two chunks, LIMITS["chunk"], and than
+LIMITS["long_bytes"]).
 The shapes here, built from the limits the kernels export (support.py), sit
 on each side of every boundary, with groups of rows that are ragged, that
 hold a special row (+inf, NaN, all -inf) among ordinary ones, and ignored
@@ -34,7 +34,7 @@ from support import (
 inf, nan = np.inf, np.nan
 
 LANES = LIMITS["lanes"]["float32"]
-# wider than long_bytes in either dtype: cut into chunks however many rows
+# long rows in either dtype, many of them
 WIDE = LIMITS["long_bytes"] // 4 + 1000
 # rows in lanes: a vector and more, up to and past the float64 and float32
 # limits; one row at a time; long rows, in few rows or wide
@@ -331,3 +331,37 @@ def test_inner_axis_cross_entropy(rng, dtype, shape, kind, weighted, smoothing):
     loss, grad = fastloss.CrossEntropyLoss(**opts).value_and_grad(inplace, t, out=inplace)
     assert_close(loss, ref.cross_entropy(x, t, **opts), dtype)
     assert_close(grad, ref.cross_entropy_grad(x, t, **opts), dtype)
+
+
+# ---------------------------------------------- a row's value, wherever it sits
+
+def row_results(x, t, dtype):
+    """Every per-row result of the rows of x (targets t): the softmax family,
+    per-row losses, and gradients of "sum" (which do not depend on the other
+    rows)."""
+    ce = fastloss.CrossEntropyLoss(reduction="sum", label_smoothing=0.1)
+    return [fastloss.logsumexp(x), fastloss.softmax(x), fastloss.log_softmax(x),
+            fastloss.cross_entropy(x, t, reduction="none"), ce.grad(x, t),
+            fastloss.nll_loss(x, t, reduction="none"),
+            fastloss.binary_cross_entropy_with_logits(x, np.abs(np.tanh(x)), reduction="none")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(5, 5), (37, 10), (19, 33), (45, 3), (3, LONG + 1),
+                                   (20, LONG + 1), (3, WIDE)], ids=shape_id)
+def test_a_rows_value_does_not_depend_on_where_it_sits(dtype, shape):
+    """Rows computed in slices of any length give the bits of the whole call:
+    a partial group of rows in lanes is computed as a full one, a special row
+    does not change its neighbours, and whether a row is long depends on its
+    length alone (fastloss.dask's blocks, e.g. softmax of 5 x 5 chunked
+    ((1, 4), (5,)), differed in row 4 by an ulp)."""
+    rng = np.random.default_rng(3)
+    x = with_specials(logits(rng, shape, dtype))
+    t = rng.integers(0, shape[1], shape[0])
+    whole = row_results(x, t, dtype)
+    for cuts in ([1], [shape[0] - 1], sorted(rng.choice(np.arange(1, shape[0]), 3))):
+        bounds = [0, *cuts, shape[0]]
+        parts = [row_results(x[a:b], t[a:b], dtype) for a, b in zip(bounds, bounds[1:]) if b > a]
+        for k, full in enumerate(whole):
+            pieces = np.concatenate([p[k] for p in parts])
+            assert pieces.tobytes() == full.tobytes(), (k, cuts)

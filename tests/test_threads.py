@@ -259,3 +259,49 @@ def test_huge_thread_counts_are_clamped():
         "print('ok', _config.MAX_THREADS)\n"
     )
     assert out.split()[0] == "ok"
+
+
+RACE = """
+import threading, time, numpy as np, fastloss
+x = np.zeros((200_000, 3))
+y = np.zeros(200_000, np.int64)
+stop = False
+def writer():
+    while not stop:
+        y[-1] = 1 << 40
+        y[-1] = 0
+threading.Thread(target=writer, daemon=True).start()
+seen = {"ok": 0, "IndexError": 0, "ValueError": 0}
+calls = [lambda: fastloss.cross_entropy(x, y, reduction="sum"),
+         lambda: fastloss.CrossEntropyLoss().value_and_grad(x, y),
+         lambda: fastloss.CrossEntropyLoss(reduction="none").grad(x, y),
+         lambda: fastloss.nll_loss(x, y)]
+end = time.perf_counter() + {seconds}
+k = 0
+while time.perf_counter() < end:
+    try:
+        result = calls[k % len(calls)]()
+        seen["ok"] += 1
+    except IndexError as exc:
+        assert "target: class index 1099511627776 at position (199999,)" in str(exc), exc
+        seen["IndexError"] += 1
+    except ValueError as exc:
+        assert "target: changed while the kernel read it" in str(exc), exc
+        seen["ValueError"] += 1
+    k += 1
+stop = True
+print(seen["ok"], seen["IndexError"], seen["ValueError"])
+"""
+
+
+def test_targets_written_during_a_call_never_crash():
+    """Another thread writes an out-of-range target and back while the
+    kernels run: each call gives a result, the IndexError of the value it
+    read, or the ValueError of a change between its check and its pass. The
+    kernels read each target once and check it before use; when they read
+    the targets twice (a check before a pass into an array of the caller's
+    or a "mean" gradient) they compare checksums (this segfaulted: a target
+    checked in a first pass was used unchecked by the second)."""
+    out = run_python(RACE.replace("{seconds}", "2.0"))
+    ok, index_errors, value_errors = map(int, out.split())
+    assert ok + index_errors + value_errors > 10

@@ -26,6 +26,7 @@ from ._validation import (
     class_view,
     describe,
     finish,
+    is_fresh,
     normalize_axis,
     output_buffer,
     position,
@@ -206,32 +207,42 @@ class _Problem:
     """Validated inputs of one loss call, and the ways to run its kernel.
 
     Subclasses set: ``x`` (the kernel's input array), ``dtype``,
-    ``reduction``, ``loss_shape``, ``denominator`` (of "mean"),
-    ``empty_is_nan`` (see ``_mean``), ``n_threads``, ``inputs`` (every array
-    the kernel reads), and implement ``_run``.
+    ``reduction``, ``loss_shape``, ``empty_is_nan`` (see ``_mean``),
+    ``n_threads``, ``inputs`` (every array the kernel reads), and implement
+    ``_run`` and ``_checked``.
     """
 
     empty_is_nan = False
 
     def _run(self, want_rows, grad, upstream, scale):
         """Run the kernel: (per-element losses, empty unless want_rows; the
-        loss summed over every element, in float64)."""
+        loss summed over every element, in float64; the "mean" denominator;
+        for class-index targets, which the kernel reads once and checks, their
+        checksum and (first bad position or -1, the value read there); else
+        None and None)."""
         raise NotImplementedError
 
-    def _reduce(self, rows, total):
+    def _checked(self, fresh):
+        """Before a gradient: (the "mean" denominator, None where the pass
+        finds it itself; the targets' checksum, None where nothing was
+        checked). ``fresh``: the gradient goes to a new buffer, so a refusal
+        after the pass began would show nowhere."""
+        raise NotImplementedError
+
+    def _refuse(self, bad):
+        """Raise the error of a bad target ``_run`` found, if any."""
+
+    def _reduce(self, rows, total, denominator):
         if self.reduction == "none":
             return _scalar_if_0d(rows.reshape(self.loss_shape), None)
-        return _reduced(total, self.reduction, self.denominator, self.dtype, self.empty_is_nan)
-
-    def _scale(self, grad_output):
-        return _grad_scale(grad_output, self.reduction, self.denominator, self.empty_is_nan)
+        return _reduced(total, self.reduction, denominator, self.dtype, self.empty_is_nan)
 
     def _upstream(self, grad_output):
-        """(per-element upstream array or None, scalar scale) of the gradient."""
+        """(per-element upstream array, or None and the scalar grad_output)."""
         if self.reduction == "none":
             g = as_operand(grad_output, self.dtype, "grad_output", allow_bool=False)
             try:
-                return np.broadcast_to(g, self.loss_shape), 1.0
+                return np.broadcast_to(g, self.loss_shape), None
             except ValueError:
                 raise ValueError(
                     f"grad_output: expected an array broadcastable to the loss's "
@@ -243,33 +254,52 @@ class _Problem:
                 f"grad_output: expected a real scalar for reduction="
                 f"{self.reduction!r}, got {describe(g)}"
             )
-        return None, self._scale(float(g))
+        return None, float(g)
 
     def value(self):
-        rows, total = self._run(self.reduction == "none", None, None, 1.0)
-        return self._reduce(rows, total)
+        rows, total, denominator, _, bad = self._run(self.reduction == "none", None, None, 1.0)
+        self._refuse(bad)
+        return self._reduce(rows, total, denominator)
+
+    def _gradient(self, buf, out, upstream, grad_output, want_rows):
+        """The gradient's pass into buf: (rows, total, denominator)."""
+        denominator, check = self._checked(is_fresh(buf, out))
+        scale = 1.0
+        if upstream is None:
+            scale = _grad_scale(grad_output, self.reduction, denominator, self.empty_is_nan)
+        rows, total, found, found_check, bad = self._run(want_rows, buf, upstream, scale)
+        if check is not None and (bad[0] >= 0 or found_check != check):
+            raise ValueError(
+                "target: changed while the kernel read it (another thread wrote to the "
+                "array during the call); the result is not defined"
+            )
+        self._refuse(bad)
+        return rows, total, found if denominator is None else denominator
 
     def grad(self, grad_output, out):
-        upstream, scale = self._upstream(grad_output)
+        upstream, g = self._upstream(grad_output)
         buf = output_buffer(
             out, self.x.shape, self.dtype, inputs=self.inputs + (upstream,),
             in_place_of=self.x,
         )
-        self._run(False, buf, upstream, scale)
+        self._gradient(buf, out, upstream, g, False)
         return finish(buf, out)
 
     def value_and_grad(self, out):
         buf = output_buffer(out, self.x.shape, self.dtype, inputs=self.inputs,
                             in_place_of=self.x)
-        rows, total = self._run(self.reduction == "none", buf, None, self._scale(1.0))
-        return self._reduce(rows, total), finish(buf, out)
+        rows, total, denominator = self._gradient(buf, out, None, 1.0,
+                                                  self.reduction == "none")
+        return self._reduce(rows, total, denominator), finish(buf, out)
 
     def block_sum(self, grad_scale=None):
         """The summed loss in float64, and the gradient of that sum times
         ``grad_scale`` (None: no gradient), whatever the reduction (the block
         protocol of ``_Loss``)."""
         grad = None if grad_scale is None else np.empty(self.x.shape, self.dtype)
-        _, total = self._run(False, grad, None, 1.0 if grad_scale is None else grad_scale)
+        _, total, _, _, bad = self._run(False, grad, None,
+                                        1.0 if grad_scale is None else grad_scale)
+        self._refuse(bad)
         return float(total), grad
 
 
@@ -312,19 +342,10 @@ class _ClassProblem(_Problem):
                     f"(the input's shape {x.shape} without axis {ax}), got shape {t.shape}"
                 )
             self.mode = _kernels.NLL_INDEX if log_probs else _kernels.CE_INDEX
+            # checked by the kernels as they read them (never before: another
+            # thread could change them in between)
             self.targets = as_index_targets(t, "target").reshape(-1)
             self.prob = np.empty((0, 0, 0), self.dtype)
-            bad, weight_sum = _kernels.check_targets(
-                self.targets, n_classes, self.ignore_index, self.weight, self.n_threads
-            )
-            if bad >= 0:
-                raise IndexError(
-                    f"target: class index {self.targets[bad]} at position "
-                    f"{position(bad, self.loss_shape)} is out of range for "
-                    f"{n_classes} classes (expected 0 <= target < {n_classes}, or "
-                    f"ignore_index={self.ignore_index})"
-                )
-            self.denominator = weight_sum
         elif t.dtype.kind == "f" and not log_probs:
             if t.shape != x.shape:
                 error = TypeError if t.shape == self.loss_shape else ValueError
@@ -336,8 +357,6 @@ class _ClassProblem(_Problem):
             self.mode = _kernels.CE_PROB
             self.targets = np.empty(0, np.int64)
             self.prob = as_operand(t, self.dtype, "target").reshape(self.x3.shape)
-            # torch: the mean of probability targets is over the rows, NaN when empty
-            self.denominator = self.rows if x.size else 0
         else:
             what = "integer class indices" if log_probs else (
                 "integer class indices or float class probabilities")
@@ -345,18 +364,51 @@ class _ClassProblem(_Problem):
         self.inputs = (self.x, self.targets, self.prob, self.weight)
         self.empty_is_nan = _empty_is_nan(self.mode, self.eps)
 
+    @property
+    def _index(self):
+        return self.mode != _kernels.CE_PROB
+
+    def _rows_denominator(self):
+        # torch: the mean of probability targets is over the rows, NaN when empty
+        return self.rows if self.x.size else 0
+
     def _run(self, want_rows, grad, upstream, scale):
         rows = np.empty(self.rows if want_rows else 0, self.dtype)
         grad3 = (grad.reshape(self.x3.shape) if grad is not None
                  else np.empty((0, 0, 0), self.dtype))
         if upstream is None:
             upstream = np.broadcast_to(np.ones(1, self.dtype), (self.rows,))
-        total = _kernels.class_loss(
+        total, weight, check, *bad = _kernels.class_loss(
             self.mode, self.x3, self.targets, self.prob, self.weight,
             self.ignore_index, self.eps, rows, grad3, upstream.reshape(self.rows),
             scale, self.n_threads,
         )
-        return rows, total
+        if not self._index:
+            return rows, total, self._rows_denominator(), None, None
+        return rows, total, weight, check, bad
+
+    def _checked(self, fresh):
+        if not self._index:
+            return self._rows_denominator(), None
+        if fresh and self.reduction != "mean":
+            return None, None
+        weight, check, *bad = _kernels.check_targets(
+            self.mode, self.targets, self.weight, self.x3.shape[0], self.x3.shape[2],
+            self.ignore_index, self.n_threads)
+        self._refuse(bad)
+        return weight, check
+
+    def _refuse(self, bad):
+        """The IndexError of the first bad target (position, value read), if any."""
+        if bad is None or bad[0] < 0:
+            return
+        n_classes = self.x3.shape[1]
+        raise IndexError(
+            f"target: class index {bad[1]} at position "
+            f"{position(bad[0], self.loss_shape)} is out of range for "
+            f"{n_classes} classes (expected 0 <= target < {n_classes}, or "
+            f"ignore_index={self.ignore_index})"
+        )
 
 
 class _BinaryProblem(_Problem):
@@ -391,7 +443,6 @@ class _BinaryProblem(_Problem):
                         f"{position(bad, arr.shape)}"
                     )
         self.loss_shape = x.shape
-        self.denominator = x.size
         self.inputs = (self.x, self.t2, self.w2, self.pw2)
 
     def _run(self, want_rows, grad, upstream, scale):
@@ -404,7 +455,10 @@ class _BinaryProblem(_Problem):
             self.mode, self.x2, self.t2, self.w2, self.pw2, rows, grad2,
             upstream.reshape(self.shape2), scale, self.n_threads,
         )
-        return rows, total
+        return rows, total, self.x.size, None, None
+
+    def _checked(self, fresh):
+        return self.x.size, None
 
 
 # ----------------------------------------------------------- loss functions

@@ -230,6 +230,11 @@ def output_buffer(out, shape, dtype, inputs=(), in_place_of=None, name="out"):
     return np.empty(shape, dtype)
 
 
+def is_fresh(buf, out):
+    """Whether output_buffer's ``buf`` is a new array (not ``out``'s data)."""
+    return out is None or (buf is not out and buf.base is not out)
+
+
 def finish(buf, out):
     """``out`` holding the kernel's results: the buffer copied into it unless
     the kernel wrote into ``out``'s own data."""

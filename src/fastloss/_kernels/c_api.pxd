@@ -8,7 +8,7 @@
 # The point formulas (c/points.h) are type-generic macros, declared here as
 # functions of doubles.
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 
 cdef extern from "kernels.h" nogil:
@@ -30,7 +30,6 @@ cdef extern from "kernels.h" nogil:
         FL_PARALLEL_MIN
         FL_CHUNK
         FL_LONG_BYTES
-        FL_FEW_ROWS
         FL_SMALL_PARTS
         FL_SUB
 
@@ -65,7 +64,17 @@ cdef extern from "kernels.h" nogil:
         const void* go
         Py_ssize_t go_stride
 
-    bint fl_long_rows(Py_ssize_t rows, Py_ssize_t n, Py_ssize_t itemsize)
+    ctypedef struct fl_ce_sums:
+        double nll
+        double smooth
+        double weight
+        uint64_t check
+        Py_ssize_t bad
+        int64_t bad_target
+
+    bint fl_long_rows(Py_ssize_t n, Py_ssize_t itemsize)
+    bint fl_target_ok(fl_ce_sums* s, Py_ssize_t r, int64_t y, Py_ssize_t n,
+                      int64_t ignore_index)
     double fl_ce_total(int mode, double eps, Py_ssize_t n, double nll, double smooth)
 
     # rows of the softmax family and of cross-entropy (c/softmax.h, c/cross_entropy.h)
@@ -73,9 +82,11 @@ cdef extern from "kernels.h" nogil:
     void fl_softmax_inner(int op, const void* xo, void* oo, Py_ssize_t n, Py_ssize_t inner,
                           Py_ssize_t i0, Py_ssize_t cnt)
     void fl_ce_rows(const fl_ce_args* a, const void* x, Py_ssize_t r0, Py_ssize_t r1,
-                    double* sums)
+                    fl_ce_sums* sums)
     void fl_ce_inner(const fl_ce_args* a, const void* x, Py_ssize_t o, Py_ssize_t inner,
-                     Py_ssize_t i0, Py_ssize_t cnt, double* sums)
+                     Py_ssize_t i0, Py_ssize_t cnt, fl_ce_sums* sums)
+    void fl_targets(const int64_t* y, const void* w, int unit_w, Py_ssize_t n,
+                    int64_t ignore_index, Py_ssize_t r0, Py_ssize_t r1, fl_ce_sums* sums)
 
     # row passes (c/rows.h, c/cross_entropy.h): the chunks of long rows
     fl_ms fl_chunk_ms(const void* x, Py_ssize_t n)

@@ -14,9 +14,10 @@
 # copy. Row r is (o, i) = divmod(r, n_inner) and its classes lie at stride
 # n_inner from x[o, 0, i].
 #
-# Long rows (fl_long_rows) are cut into chunks of FL_CHUNK elements: the
-# parallel loops run over (row, chunk) pairs, a row's (max, sum) is combined
-# from its chunks' in chunk order. So a few long rows keep every thread busy.
+# Long rows (fl_long_rows: longer than two chunks and than FL_LONG_BYTES) are
+# cut into chunks of FL_CHUNK elements: the parallel loops run over (row,
+# chunk) pairs, a row's (max, sum) is combined from its chunks' in chunk
+# order. So a few long rows keep every thread busy.
 #
 # Determinism. Which path a row takes, the blocks and the chunks depend on the
 # shape alone; reductions add per-row values in double inside each block, then
@@ -31,8 +32,9 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport INFINITY, NAN, exp, fabs, log
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 from fastloss._kernels.c_api cimport *
 
@@ -51,15 +53,14 @@ MSE = FL_MSE
 # their boundary shapes from them): blocks of block_elems elements (rows of
 # block_elems classes or more are blocks of one row), a parallel region from
 # parallel_min elements, rows cut into chunks of chunk elements when longer
-# than 2 chunks and either longer than long_bytes or in arrays of fewer than
-# few_rows rows, rows of at most small_classes[dtype] classes in vector lanes
+# than 2 chunks and than long_bytes, rows of at most small_classes[dtype]
+# classes in vector lanes
 # (lanes[dtype] rows at a time), the logs of sub_rows rows taken together.
 LIMITS = {
     "block_elems": FL_BLOCK_ELEMS,
     "parallel_min": FL_PARALLEL_MIN,
     "chunk": FL_CHUNK,
     "long_bytes": FL_LONG_BYTES,
-    "few_rows": FL_FEW_ROWS,
     "sub_rows": FL_SUB,
     "lanes": {"float32": FL_VLF, "float64": FL_VLD},
     "small_classes": {"float32": FL_SMALL_PARTS * FL_VLF, "float64": FL_SMALL_PARTS * FL_VLD},
@@ -75,11 +76,6 @@ def simd_width():
 
 cdef inline bint is_finite(double v) noexcept nogil:
     return fabs(v) < INFINITY          # false for +-inf and NaN
-
-
-cdef struct Parts:
-    double main      # weighted NLL (index targets), or the whole loss (probability targets)
-    double smooth    # -sum_c w_c log p_c, the label-smoothing term of index targets
 
 
 cdef inline double sum_blocks(const double* p, Py_ssize_t n,
@@ -199,7 +195,7 @@ def logsumexp(const floating[:, :, ::1] x,   # IN  (n_outer, n_classes, n_inner)
                 fl_softmax_inner(FL_LSE, xp + o * n * inner, op + o * inner, n, inner, r0,
                                  min(rpb, inner - r0))
         return
-    if fl_long_rows(rows, n, sizeof(floating)):
+    if fl_long_rows(n, sizeof(floating)):
         chunk_st, row_st = _long_scratch(rows, n)
         with nogil:
             long_stats(xp, rows, n, &chunk_st[0, 0], &chunk_st[1, 0], &row_st[0, 0],
@@ -242,7 +238,7 @@ def softmax(const floating[:, :, ::1] x,     # IN  (n_outer, n_classes, n_inner)
                                  xp + o * n * inner, op + o * n * inner, n, inner, r0,
                                  min(rpb, inner - r0))
         return
-    if fl_long_rows(rows, n, sizeof(floating)):
+    if fl_long_rows(n, sizeof(floating)):
         chunk_st, row_st = _long_scratch(rows, n)
         nck = (n + FL_CHUNK - 1) // FL_CHUNK
         with nogil:
@@ -271,53 +267,108 @@ def softmax(const floating[:, :, ::1] x,     # IN  (n_outer, n_classes, n_inner)
                             op + r0 * n, min(rpb, rows - r0), n)
 
 
-# ------------------------------------------------------- NLL, scalar rows
+# ---------------------------------------------------- class-axis losses
+#
+# The blocks of a class-axis call are runs of consecutive rows, fixed by the
+# shape (class_blocks); every path adds its rows' parts and checks
+# (fl_ce_sums) per block, the rows of a block in order, so check_targets,
+# which walks the same blocks over the targets alone, finds the same weight
+# sum and checksum as the call.
 
-cdef inline Parts nll_row(const floating* x, Py_ssize_t n, Py_ssize_t s,
-                          Py_ssize_t y, const floating* w, floating* g,
-                          double g_scale) noexcept nogil:
-    """NLL of a row of log-probabilities and its gradient (0 but at y)."""
-    cdef Parts out
-    out.main = fl_nll(w[y], x[y * s])
-    out.smooth = 0.0
-    if g != NULL:
-        fl_strided_fill(g, n, s, 0.0)
-        g[y * s] = <floating>fl_nll_grad(g_scale, w[y])
-    return out
+cdef inline bint index_mode(int mode) noexcept nogil:
+    return mode == FL_CE_INDEX or mode == FL_NLL_INDEX
+
+
+cdef inline bint strided_path(int mode, Py_ssize_t n) noexcept nogil:
+    return n == 0 or mode == FL_NLL_INDEX
+
+
+cdef void class_blocks(int mode, Py_ssize_t n_outer, Py_ssize_t n, Py_ssize_t inner,
+                       Py_ssize_t itemsize, Py_ssize_t* groups, Py_ssize_t* length,
+                       Py_ssize_t* step) noexcept nogil:
+    """The blocks of a class-axis call: each of ``groups`` runs of ``length``
+    consecutive rows is cut into blocks of ``step`` rows (the last shorter)."""
+    cdef Py_ssize_t rows = n_outer * inner
+    groups[0] = 1
+    length[0] = rows
+    step[0] = rows_per_block(n)
+    if strided_path(mode, n):
+        return
+    if inner == 1 and fl_long_rows(n, itemsize):
+        step[0] = 1                       # a long row is a block
+    elif inner != 1:
+        groups[0] = n_outer
+        length[0] = inner
+        step[0] = inner_rows(n)
+
+
+cdef inline void sums_init(fl_ce_sums* s, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        s[k].nll = 0.0
+        s[k].smooth = 0.0
+        s[k].weight = 0.0
+        s[k].check = 0
+        s[k].bad = -1
+        s[k].bad_target = 0
+
+
+cdef tuple sums_total(int mode, double eps, Py_ssize_t n, const fl_ce_sums* s,
+                      Py_ssize_t n_blocks):
+    """(the summed loss, the targets' weight, the checksum, the first bad row
+    or -1, the target read there) of a call from its blocks' sums, in block
+    order."""
+    cdef Py_ssize_t k, bad = -1, stride = sizeof(fl_ce_sums) // sizeof(double)
+    cdef uint64_t check = 0
+    cdef int64_t bad_target = 0
+    for k in range(n_blocks):
+        check += s[k].check
+        if bad < 0 and s[k].bad >= 0:
+            bad = s[k].bad
+            bad_target = s[k].bad_target
+    if n_blocks == 0:
+        return fl_ce_total(mode, eps, n, 0.0, 0.0), 0.0, 0, -1, 0
+    return (fl_ce_total(mode, eps, n, sum_blocks(&s[0].nll, n_blocks, stride),
+                        sum_blocks(&s[0].smooth, n_blocks, stride)),
+            sum_blocks(&s[0].weight, n_blocks, stride), check, bad, bad_target)
 
 
 cdef void class_loss_strided(int mode, const floating* xp, const int64_t* tp,
                              const floating* wp, Py_ssize_t n_outer, Py_ssize_t n,
                              Py_ssize_t inner, int64_t ignore_index, floating* lp,
                              floating* gbase, const floating* grp, Py_ssize_t grs,
-                             double grad_scale, double* part, int n_threads) noexcept nogil:
+                             double grad_scale, fl_ce_sums* sums,
+                             int n_threads) noexcept nogil:
     """class_loss row by row: NLL (one element per row), and rows of no
-    classes (every target ignored, or an empty sum of probabilities: 0)."""
+    classes (every target ignored or out of range, or an empty sum of
+    probabilities: 0)."""
     cdef Py_ssize_t rows = n_outer * inner, rpb = rows_per_block(n)
-    cdef Py_ssize_t n_blocks = (rows + rpb - 1) // rpb, blk, r, o, off, y
-    cdef double sa
+    cdef Py_ssize_t n_blocks = (rows + rpb - 1) // rpb, blk, r, o, off
+    cdef int64_t y
+    cdef double value, gs
     cdef floating* gp
-    cdef Parts parts
     for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
                       use_threads_if=rows * n > FL_PARALLEL_MIN):
-        sa = 0.0
         for r in range(blk * rpb, min(blk * rpb + rpb, rows)):
             o = r // inner
             off = o * n * inner + (r - o * inner)
             gp = gbase + off if gbase != NULL else NULL
-            parts.main = 0.0
-            if mode == FL_NLL_INDEX and tp[r] != ignore_index:
-                parts = nll_row(xp + off, n, inner, tp[r], wp, gp, grad_scale * grp[r * grs])
-            elif gp != NULL:          # no part in the result, whatever the row holds
+            value = 0.0
+            if gp != NULL:            # no part in the result, whatever the row holds
                 fl_strided_fill(gp, n, inner, 0.0)
+            if index_mode(mode):
+                y = tp[r]             # read once, checked, then used
+                if fl_target_ok(&sums[blk], r, y, n, ignore_index) and mode == FL_NLL_INDEX:
+                    # NLL of a row of log-probabilities and its gradient (0 but at y)
+                    value = fl_nll(wp[y], xp[off + y * inner])
+                    sums[blk].weight = sums[blk].weight + wp[y]
+                    if gp != NULL:
+                        gs = grad_scale * grp[r * grs]
+                        gp[y * inner] = <floating>fl_nll_grad(gs, wp[y])
             if lp != NULL:
-                lp[r] = <floating>parts.main
-            sa = sa + parts.main
-        part[2 * blk] = sa
-        part[2 * blk + 1] = 0.0
+                lp[r] = <floating>value
+            sums[blk].nll = sums[blk].nll + value
 
-
-# ------------------------------------------------------------ class losses
 
 cdef inline const floating* at_or_null(const floating* p, Py_ssize_t off) noexcept nogil:
     """p + off, or NULL for a NULL p (an optional per-class array)."""
@@ -326,21 +377,24 @@ cdef inline const floating* at_or_null(const floating* p, Py_ssize_t off) noexce
     return p + off
 
 
-cdef void class_loss_long(int mode, const floating* xp, const int64_t* tp,
+cdef void class_loss_long(int mode, const floating* xp, const int64_t* targets,
                           const floating* pp, const floating* wp, bint unit_w,
                           Py_ssize_t rows, Py_ssize_t n, int64_t ignore_index, double eps,
                           double w_total, floating* lp, floating* gp, const floating* grp,
                           Py_ssize_t grs, double grad_scale, double* cst, double* rst,
-                          Py_ssize_t nck, double* part, int n_threads) noexcept nogil:
+                          int64_t* tp, Py_ssize_t nck, fl_ce_sums* sums,
+                          int n_threads) noexcept nogil:
     """class_loss of long contiguous rows (CE index or probability targets),
-    their chunks in parallel. cst: 4 x rows * nck scratch, rst: 4 x rows;
-    part[2 r], part[2 r + 1]: row r's (main, smooth)."""
+    their chunks in parallel. cst: 4 x rows * nck scratch, rst: 4 x rows, tp:
+    rows scratch for the targets, read once and checked (a bad one ignored);
+    sums[r]: row r's (a long row is a block)."""
     cdef double* M = rst
     cdef double* S = rst + rows
     cdef double* p0 = rst + 2 * rows
     cdef double* p1 = rst + 3 * rows
     cdef double eps_c = eps / n, keep = 1.0 - eps, ls, gs, wy, coef, main, smooth, a0, a1
-    cdef Py_ssize_t it, r, k, off, ln, y = 0
+    cdef Py_ssize_t it, r, k, off, ln
+    cdef int64_t y
     cdef bint need_sums = mode == FL_CE_PROB or eps > 0.0
     # (no conditional expressions of const pointers: Cython's temporary
     # drops the const and GCC warns)
@@ -350,6 +404,12 @@ cdef void class_loss_long(int mode, const floating* xp, const int64_t* tp,
         wsm = NULL
     if not unit_w:
         wdf = wp
+    if mode == FL_CE_INDEX:
+        for r in range(rows):
+            y = targets[r]
+            tp[r] = y if fl_target_ok(&sums[r], r, y, n, ignore_index) else ignore_index
+            if tp[r] != ignore_index:
+                sums[r].weight = wp[y]
     long_stats(xp, rows, n, cst, cst + rows * nck, M, S, n_threads)
     # everything read from x before a gradient written in place overwrites it
     for r in range(rows):
@@ -393,8 +453,8 @@ cdef void class_loss_long(int mode, const floating* xp, const int64_t* tp,
                     smooth = fl_ce_smooth(w_total, ls, p1[r])
             else:
                 main = fl_ce_prob_loss(ls, p0[r], p1[r])
-        part[2 * r] = main
-        part[2 * r + 1] = smooth
+        sums[r].nll = main
+        sums[r].smooth = smooth
         if lp != NULL:
             lp[r] = <floating>(fl_ce_index_loss(eps, eps_c, main, smooth)
                                if mode == FL_CE_INDEX else main)
@@ -429,6 +489,84 @@ cdef void class_loss_long(int mode, const floating* xp, const int64_t* tp,
                                                             keep, wy)
 
 
+cdef inline void weight_facts(const floating[::1] weight, Py_ssize_t n, double eps,
+                              bint* unit_w, double* w_total):
+    """Whether each of the n class weights is 1, and W, their sum (with label
+    smoothing only: 0 otherwise, see fl_ce_coef). A bounds-checked build
+    refuses a buffer of fewer than n."""
+    cdef Py_ssize_t c
+    unit_w[0] = True
+    w_total[0] = 0.0
+    for c in range(n):
+        unit_w[0] = unit_w[0] and weight[c] == 1.0
+        if eps > 0.0:
+            w_total[0] += weight[c]
+
+
+cdef tuple class_loss_core(int mode, const floating* xp, Py_ssize_t n_outer, Py_ssize_t n,
+                           Py_ssize_t inner, const int64_t* tp, const floating* pp,
+                           const floating* wp, bint unit_w, double w_total,
+                           int64_t ignore_index, double eps, floating* lp, floating* gbase,
+                           const floating* grp, Py_ssize_t grs, double grad_scale,
+                           int n_threads):
+    """class_loss on pointers; wp holds n weights (weight_facts: unit_w,
+    w_total)."""
+    cdef Py_ssize_t rows = n_outer * inner, groups, length, step, n_blocks, nck, blk, o, r0
+    cdef fl_ce_args args
+    cdef fl_ce_sums* sums
+    cdef double[:, ::1] chunk_st, row_st
+    cdef int64_t[::1] checked
+    if rows == 0:
+        return fl_ce_total(mode, eps, n, 0.0, 0.0), 0.0, 0, -1, 0
+    class_blocks(mode, n_outer, n, inner, sizeof(floating), &groups, &length, &step)
+    nck = (length + step - 1) // step
+    n_blocks = groups * nck
+    sums = <fl_ce_sums*>PyMem_Malloc(n_blocks * sizeof(fl_ce_sums))
+    if sums == NULL:
+        raise MemoryError()
+    try:
+        sums_init(sums, n_blocks)
+        if strided_path(mode, n):
+            with nogil:
+                class_loss_strided(mode, xp, tp, wp, n_outer, n, inner, ignore_index, lp,
+                                   gbase, grp, grs, grad_scale, sums, n_threads)
+        elif inner == 1 and fl_long_rows(n, sizeof(floating)):
+            chunk_st, row_st = _long_scratch(rows, n)
+            checked = np.empty(rows, np.int64)
+            with nogil:
+                class_loss_long(mode, xp, tp, pp, wp, unit_w, rows, n, ignore_index, eps,
+                                w_total, lp, gbase, grp, grs, grad_scale, &chunk_st[0, 0],
+                                &row_st[0, 0], &checked[0], (n + FL_CHUNK - 1) // FL_CHUNK,
+                                sums, n_threads)
+        else:
+            args.mode = mode
+            args.n = n
+            args.y = tp
+            args.ignore_index = ignore_index
+            args.t = pp
+            args.w = wp
+            args.unit_w = unit_w
+            args.w_total = w_total
+            args.eps = eps
+            args.loss = lp
+            args.grad = gbase
+            args.g_scale = grad_scale
+            args.go = grp
+            args.go_stride = grs
+            with nogil:
+                for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                                  use_threads_if=rows * n > FL_PARALLEL_MIN):
+                    o = blk // nck
+                    r0 = (blk - o * nck) * step
+                    if inner != 1:
+                        fl_ce_inner(&args, xp, o, inner, r0, min(step, inner - r0), &sums[blk])
+                    else:
+                        fl_ce_rows(&args, xp, r0, min(r0 + step, rows), &sums[blk])
+        return sums_total(mode, eps, n, sums, n_blocks)
+    finally:
+        PyMem_Free(sums)
+
+
 def class_loss(int mode,
                const floating[:, :, ::1] x,      # IN  (n_outer, n_classes, n_inner)
                const int64_t[::1] target,        # IN  (rows,) class indices; empty for CE_PROB
@@ -441,99 +579,40 @@ def class_loss(int mode,
                const floating[:] grad_rows,      # IN  (rows,) upstream gradient, any stride
                double grad_scale,                # IN  multiplies every gradient (1/denominator)
                int n_threads):
-    """Per-row losses and gradients of the class-axis losses; returns the
-    loss summed over the rows (in float64, from the sums of its parts)."""
+    """Per-row losses and gradients of the class-axis losses. Returns (the
+    loss summed over the rows in float64, from the sums of its parts; the
+    weight of the class-index targets; their checksum; the first row whose
+    target is neither a class nor ignore_index, or -1, and the value read
+    there), see fl_ce_sums: each target is read once and checked where it is
+    used."""
     cdef Py_ssize_t n_outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
     cdef Py_ssize_t rows = n_outer * inner
-    cdef bint want_loss = loss.shape[0] != 0, want_grad = grad.shape[0] != 0
-    cdef Py_ssize_t rpb = rows_per_block(n), n_blocks, blk, r0, nck, o
     cdef Py_ssize_t grs = grad_rows.strides[0] // sizeof(floating) if rows else 0
     cdef const floating* xp = NULL
     cdef const floating* pp = NULL
     cdef const floating* wp = NULL
-    cdef const floating* grp = NULL
     cdef const int64_t* tp = NULL
     cdef floating* lp = NULL
     cdef floating* gbase = NULL
-    cdef double w_total = 0.0, eps = label_smoothing
-    cdef bint unit_w = True
-    cdef Py_ssize_t c
-    cdef fl_ce_args args
-    cdef double[:, ::1] chunk_st, row_st, part
+    cdef bint unit_w
+    cdef double w_total
     if rows == 0:
-        return fl_ce_total(mode, eps, n, 0.0, 0.0)
+        return fl_ce_total(mode, label_smoothing, n, 0.0, 0.0), 0.0, 0, -1, 0
+    weight_facts(weight, n, label_smoothing, &unit_w, &w_total)
     if n:
         xp = &x[0, 0, 0]
         wp = &weight[0]
-        if want_grad:
+        if grad.shape[0] != 0:
             gbase = &grad[0, 0, 0]
         if mode == FL_CE_PROB:
             pp = &prob[0, 0, 0]
     if mode != FL_CE_PROB:
         tp = &target[0]
-    if want_loss:
+    if loss.shape[0] != 0:
         lp = &loss[0]
-    grp = &grad_rows[0]
-    for c in range(n):
-        unit_w = unit_w and weight[c] == 1.0
-        if eps > 0.0:         # W is only used with smoothing; 0 otherwise (fl_ce_coef)
-            w_total += weight[c]
-    if n == 0 or mode == FL_NLL_INDEX:
-        n_blocks = (rows + rpb - 1) // rpb
-        part = np.zeros((n_blocks, 2), dtype=np.float64)
-        with nogil:
-            class_loss_strided(mode, xp, tp, wp, n_outer, n, inner, ignore_index, lp, gbase,
-                               grp, grs, grad_scale, &part[0, 0], n_threads)
-        return parts_total(mode, eps, n, part)
-    if inner == 1 and fl_long_rows(rows, n, sizeof(floating)):
-        nck = (n + FL_CHUNK - 1) // FL_CHUNK
-        chunk_st, row_st = _long_scratch(rows, n)
-        part = np.zeros((rows, 2), dtype=np.float64)
-        with nogil:
-            class_loss_long(mode, xp, tp, pp, wp, unit_w, rows, n, ignore_index, eps,
-                            w_total, lp, gbase, grp, grs, grad_scale, &chunk_st[0, 0],
-                            &row_st[0, 0], nck, &part[0, 0], n_threads)
-        return parts_total(mode, eps, n, part)
-    args.mode = mode
-    args.n = n
-    args.y = tp
-    args.ignore_index = ignore_index
-    args.t = pp
-    args.w = wp
-    args.unit_w = unit_w
-    args.w_total = w_total
-    args.eps = eps
-    args.loss = lp
-    args.grad = gbase
-    args.g_scale = grad_scale
-    args.go = grp
-    args.go_stride = grs
-    if inner != 1:
-        rpb = inner_rows(n)
-        nck = (inner + rpb - 1) // rpb
-        part = np.zeros((n_outer * nck, 2), dtype=np.float64)
-        with nogil:
-            for blk in prange(n_outer * nck, schedule="static", num_threads=n_threads,
-                              use_threads_if=rows * n > FL_PARALLEL_MIN):
-                o = blk // nck
-                r0 = (blk - o * nck) * rpb
-                fl_ce_inner(&args, xp, o, inner, r0, min(rpb, inner - r0), &part[blk, 0])
-        return parts_total(mode, eps, n, part)
-    n_blocks = (rows + rpb - 1) // rpb
-    part = np.zeros((n_blocks, 2), dtype=np.float64)
-    with nogil:
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                          use_threads_if=rows * n > FL_PARALLEL_MIN):
-            r0 = blk * rpb
-            fl_ce_rows(&args, xp, r0, min(r0 + rpb, rows), &part[blk, 0])
-    return parts_total(mode, eps, n, part)
-
-
-cdef double parts_total(int mode, double eps, Py_ssize_t n, double[:, ::1] part):
-    """The loss summed over rows from per-block (or per-row) parts: each
-    column's compensated sum in block order, combined by fl_ce_total."""
-    return fl_ce_total(mode, eps, n, sum_blocks(&part[0, 0], part.shape[0], 2),
-                       sum_blocks(&part[0, 1], part.shape[0], 2))
+    return class_loss_core(mode, xp, n_outer, n, inner, tp, pp, wp, unit_w, w_total,
+                           ignore_index, label_smoothing, lp, gbase, &grad_rows[0], grs,
+                           grad_scale, n_threads)
 
 
 # ------------------------------------------------------- elementwise losses
@@ -673,44 +752,47 @@ def binary_loss(int mode,
 
 # ---------------------------------------------------------- input checks
 
-def check_targets(const int64_t[::1] target,    # IN (rows,)
-                  Py_ssize_t n_classes,
-                  int64_t ignore_index,
-                  const floating[::1] weight,   # IN (n_classes,)
+def check_targets(int mode,
+                  const int64_t[::1] target,    # IN (rows,) class indices
+                  const floating[::1] weight,   # IN (n_classes,) class weights (ones if none)
+                  Py_ssize_t n_outer, Py_ssize_t inner, int64_t ignore_index,
                   int n_threads):
-    """Return (position of the first target that is neither in [0, n_classes)
-    nor ignore_index, or -1; sum of weight[target] over the other targets)."""
-    cdef Py_ssize_t size = target.shape[0], n_blocks, blk, k, k1, bad
-    cdef int64_t y
-    cdef double acc
-    if size == 0:
-        return -1, 0.0
-    n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
-    firsts = np.empty(n_blocks, dtype=np.intp)
-    sums = np.zeros(n_blocks, dtype=np.float64)
-    cdef Py_ssize_t[::1] first = firsts
-    cdef double[::1] part = sums
-    cdef const int64_t* tp = &target[0]
-    cdef const floating* wp = &weight[0] if n_classes else NULL
-    with nogil:
-        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                          use_threads_if=size > FL_PARALLEL_MIN):
-            k1 = min((blk + 1) * FL_BLOCK_ELEMS, size)
-            bad = -1
-            acc = 0.0
-            for k in range(blk * FL_BLOCK_ELEMS, k1):
-                y = tp[k]
-                if y == ignore_index:
-                    continue
-                if y < 0 or y >= n_classes:
-                    bad = k
-                    break
-                acc = acc + wp[y]
-            first[blk] = bad
-            part[blk] = acc
-        bad = first_flagged(&first[0], n_blocks)
-        acc = sum_blocks(&part[0], n_blocks, 1) if bad < 0 else 0.0
-    return bad, acc
+    """The targets alone, walked as class_loss walks them (the same blocks,
+    rows in order): (the weight of the targets; their checksum; the first row
+    whose target is neither a class nor ignore_index, or -1, and the value
+    read there), which a class_loss call on the same targets returns too. For the "mean"
+    denominator a gradient's scale needs before its pass, and for a check
+    before a pass that writes into the caller's array."""
+    cdef Py_ssize_t n = weight.shape[0], rows = n_outer * inner
+    cdef Py_ssize_t groups, length, step, nck, n_blocks, blk, o, r0
+    cdef bint unit_w = True
+    cdef Py_ssize_t c
+    cdef fl_ce_sums* sums
+    cdef const floating* wp = &weight[0] if n else NULL
+    cdef const int64_t* tp
+    if rows == 0:
+        return 0.0, 0, -1, 0
+    tp = &target[0]
+    for c in range(n):
+        unit_w = unit_w and weight[c] == 1.0
+    class_blocks(mode, n_outer, n, inner, sizeof(floating), &groups, &length, &step)
+    nck = (length + step - 1) // step
+    n_blocks = groups * nck
+    sums = <fl_ce_sums*>PyMem_Malloc(n_blocks * sizeof(fl_ce_sums))
+    if sums == NULL:
+        raise MemoryError()
+    try:
+        sums_init(sums, n_blocks)
+        with nogil:
+            for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                              use_threads_if=rows > FL_PARALLEL_MIN):
+                o = blk // nck
+                r0 = o * length + (blk - o * nck) * step
+                fl_targets(tp, wp, unit_w, n, ignore_index, r0,
+                           min(r0 + step, (o + 1) * length), &sums[blk])
+        return sums_total(mode, 0.0, n, sums, n_blocks)[1:]
+    finally:
+        PyMem_Free(sums)
 
 
 def first_outside_unit(const floating[::1] a, int n_threads):

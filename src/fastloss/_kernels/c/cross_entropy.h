@@ -79,9 +79,9 @@ FL_INLINE double FL_NAME(fl_ce_gscale_)(const fl_ce_args* a, ptrdiff_t r)
 }
 
 /* fl_ce_row_f, fl_ce_row_d: stage 1 of one row r (sub-block index i):
- * statistics and gradient. */
+ * statistics and gradient; its target's share of the block's checks. */
 FL_INLINE void FL_NAME(fl_ce_row_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r,
-                                   FL_NAME(fl_sub_)* st, ptrdiff_t i)
+                                   FL_NAME(fl_sub_)* st, ptrdiff_t i, fl_ce_sums* sums)
 {
     const ptrdiff_t n = a->n;
     const double eps = a->eps, eps_c = a->eps / n, keep = 1.0 - a->eps;
@@ -92,8 +92,8 @@ FL_INLINE void FL_NAME(fl_ce_row_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t
     st->s[i] = 1.0;
     st->p0[i] = st->p1[i] = st->wy[i] = 0.0;
     if (a->mode == FL_CE_INDEX) {
-        y = a->y[r];
-        if (y == a->ignore_index) {          /* never read */
+        y = a->y[r];                         /* read once, checked, then used */
+        if (!fl_target_ok(sums, r, y, n, a->ignore_index)) {   /* never read */
             if (gr != NULL) FL_NAME(fl_row_fill_)(gr, n, 0);
             return;
         }
@@ -154,12 +154,13 @@ FL_INLINE void FL_NAME(fl_grad_ab_)(const fl_ce_args* a, const double* gs, FL_V 
     *B = FL_NAME(fl_from_halves_)(cb);
 }
 
-/* fl_ce_group_f, fl_ce_group_d: stage 1 of a group of FL_VL rows in lanes from
- * row r0 (sub-block index i0); 0 (nothing written) if a row that is not
- * ignored is special. */
-FL_INLINE int FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
-                                    ptrdiff_t r0, int P, int inside, FL_NAME(fl_sub_)* st,
-                                    ptrdiff_t i0)
+/* fl_ce_group_f, fl_ce_group_d: stage 1 of a group of `rows` rows in lanes
+ * from row r0 (sub-block index i0), see rows.h. A special row that is not
+ * ignored (its max not finite) is computed with the others, then given the
+ * exact results: s NaN (a NaN loss in stage 2), a NaN gradient. */
+FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
+                                     ptrdiff_t r0, int P, int inside, ptrdiff_t rows,
+                                     FL_NAME(fl_sub_)* st, ptrdiff_t i0, fl_ce_sums* sums)
 {
     const ptrdiff_t n = a->n;
     const double eps = a->eps, eps_c = a->eps / n, keep = 1.0 - a->eps;
@@ -173,29 +174,33 @@ FL_INLINE int FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
     ptrdiff_t yy[FL_VL];
     vd s[FL_HALVES], q0[FL_HALVES], q1[FL_HALVES];
     const FL_T* xg = x + r0 * n;
+    fl_ce_sums checks = {0.0, 0.0, 0.0, 0, -1, 0};       /* merged into sums below */
     int i, h;
     for (i = 0; i < FL_VL; i++) {
-        int ok = 1;
+        int ok = i < rows;                   /* lanes past the group's rows: dropped */
         yy[i] = 0;
-        if (index) {
-            int64_t y = a->y[r0 + i];
-            ok = y != a->ignore_index;
+        if (ok && index) {
+            int64_t y = a->y[r0 + i];        /* read once, checked, then used */
+            ok = fl_target_ok(&checks, r0 + i, y, n, a->ignore_index);
             yy[i] = ok ? (ptrdiff_t)y : 0;
         }
         okv[i] = (FL_T)ok;
-        xyv[i] = xg[i * n + yy[i]];
+        xyv[i] = i < rows ? xg[i * n + yy[i]] : (FL_T)0;
         wyv[i] = !ok ? (FL_T)0 : a->unit_w ? (FL_T)1 : FL_CE_W(a)[yy[i]];
         if (want_grad) gs[i] = ok ? FL_NAME(fl_ce_gscale_)(a, r0 + i) : 0.0;
     }
+    fl_ce_sums_checks(sums, &checks);
     const FL_V OK = FL_VOP(load)(okv), XY = FL_VOP(load)(xyv), WY = FL_VOP(load)(wyv);
-    FL_NAME(fl_cols_load_)(xg, n, P, inside, cols);
+    FL_NAME(fl_cols_load_)(xg, n, P, inside, rows, cols);
     FL_V m = FL_NAME(fl_cols_max_)(cols, n);
-    /* an ignored row's lane is computed too, whatever it holds, and dropped */
-    if (FL_VANY((OK != 0) & ~FL_VOP(finite)(m))) return 0;
+    /* an ignored row's lane is computed too, whatever it holds, and dropped;
+     * a special row's is replaced */
+    const FL_VI bad = (OK != 0) & ~FL_VOP(finite)(m);
+    const int any_bad = FL_VANY(bad);
     for (h = 0; h < FL_HALVES; h++) q0[h] = q1[h] = vd_set1(0.0);
     if (!index) {
         /* wt (q0) and wtd (q1) of the targets t' = keep t + eps_c */
-        FL_NAME(fl_cols_load_)(FL_CE_T(a) + r0 * n, n, P, inside, tcols);
+        FL_NAME(fl_cols_load_)(FL_CE_T(a) + r0 * n, n, P, inside, rows, tcols);
         for (ptrdiff_t c = 0; c < n; c++) {
             FL_V d = cols[c] - m;
             for (h = 0; h < FL_HALVES; h++) {
@@ -216,19 +221,22 @@ FL_INLINE int FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
     }
     FL_NAME(fl_cols_sumexp_)(cols, n, m, want_grad, s);
     for (h = 0; h < FL_HALVES; h++) {
-        /* ignored rows: no log owed, nothing added */
+        /* ignored rows: no log owed, nothing added; special rows: s NaN, no
+         * parts (as fl_ce_row_) */
         vi64 ok = FL_NAME(fl_half_)(OK, h) != vd_set1(0.0);
-        vd_store(st->s + i0 + h * FL_VLD, vd_select(ok, s[h], vd_set1(1.0)));
-        vd_store(st->p0 + i0 + h * FL_VLD, vd_select(ok, q0[h], vd_set1(0.0)));
-        vd_store(st->p1 + i0 + h * FL_VLD, vd_select(ok, q1[h], vd_set1(0.0)));
+        vi64 special = FL_NAME(fl_mask_half_)(bad, h);
+        vd_store(st->s + i0 + h * FL_VLD,
+                 vd_select(special, vd_set1(NAN), vd_select(ok, s[h], vd_set1(1.0))));
+        vd_store(st->p0 + i0 + h * FL_VLD, vd_select(ok & ~special, q0[h], vd_set1(0.0)));
+        vd_store(st->p1 + i0 + h * FL_VLD, vd_select(ok & ~special, q1[h], vd_set1(0.0)));
         vd_store(st->wy + i0 + h * FL_VLD, FL_NAME(fl_half_)(WY, h));
     }
-    if (!want_grad) return 1;
+    if (!want_grad) return;
     /* gradient: g_c = e_c A - B w_c (index), e_c A - B w_c t'_c (prob) */
     FL_V A, B;
     FL_NAME(fl_grad_ab_)(a, gs, WY, s, q0, &A, &B);
     if (index) {
-        for (i = 0; i < FL_VL; i++) ey[i] = (double)cols[yy[i]][i];
+        for (i = 0; i < FL_VL; i++) ey[i] = (double)cols[yy[i]][i];     /* yy < n */
         if (a->unit_w || eps == 0.0)
             for (ptrdiff_t c = 0; c < n; c++) cols[c] = cols[c] * A - B;
         else
@@ -240,30 +248,29 @@ FL_INLINE int FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
                              * fl_ce_smoothed_target(tcols[c], (FL_T)keep, (FL_T)eps_c));
     }
     FL_T* gg = FL_CE_GRAD(a) + r0 * n;
-    FL_NAME(fl_cols_store_)(gg, n, P, cols);
-    if (index) {
-        double sv[FL_VL];
-        FL_NAME(fl_store_halves_)(sv, s);
-        for (i = 0; i < FL_VL; i++) {
-            if (okv[i] == 0) {
-                FL_NAME(fl_row_fill_)(gg + i * n, n, 0);
-                continue;
-            }
+    FL_NAME(fl_cols_store_)(gg, n, P, rows, cols);
+    double sv[FL_VL];
+    FL_NAME(fl_store_halves_)(sv, s);
+    for (i = 0; i < rows; i++) {
+        if (okv[i] == 0)
+            FL_NAME(fl_row_fill_)(gg + i * n, n, 0);
+        else if (any_bad && bad[i])
+            FL_NAME(fl_row_fill_)(gg + i * n, n, NAN);
+        else if (index) {
             double wyi = wyv[i], coef = fl_ce_coef(keep, eps_c, wyi, a->w_total);
             gg[i * n + yy[i]] = (FL_T)fl_ce_target_grad(gs[i], ey[i], sv[i], coef, eps_c, keep,
                                                         wyi);
         }
     }
-    return 1;
 }
 
 /* fl_ce_finish_f, fl_ce_finish_d: stage 2 of rows [r0, r0 + cnt): the logs,
  * the parts (main: the nll part for index targets, the whole loss for
  * probability targets; smooth: the label-smoothing part of index targets), the
- * per-row losses; adds the parts to sums in row order. An ignored row has
- * s = 1 and no parts, a special row s = NaN. */
+ * per-row losses; adds the parts and the targets' weights to sums in row
+ * order. An ignored row has s = 1 and no parts, a special row s = NaN. */
 static void FL_NAME(fl_ce_finish_)(const fl_ce_args* a, ptrdiff_t r0, ptrdiff_t cnt,
-                                   FL_NAME(fl_sub_)* st, double* sums)
+                                   FL_NAME(fl_sub_)* st, fl_ce_sums* sums)
 {
     const double eps = a->eps, eps_c = a->eps / a->n;
     const int index = a->mode == FL_CE_INDEX;
@@ -289,15 +296,18 @@ static void FL_NAME(fl_ce_finish_)(const fl_ce_args* a, ptrdiff_t r0, ptrdiff_t 
         ss += smooth;
         vd_store(val + i, index ? fl_ce_index_loss(eps, eps_c, main, smooth) : main);
     }
-    sums[0] += vd_hsum(sm);
-    sums[1] += vd_hsum(ss);
+    sums->nll += vd_hsum(sm);
+    sums->smooth += vd_hsum(ss);
+    double weight = sums->weight;
+    for (i = 0; i < cnt; i++) weight += st->wy[i];            /* in row order */
+    sums->weight = weight;
     if (FL_CE_LOSS(a) != NULL)
         for (i = 0; i < cnt; i++) FL_CE_LOSS(a)[r0 + i] = (FL_T)val[i];
 }
 
 /* fl_ce_rows_p_f, fl_ce_rows_p_d */
 FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x,
-                                      ptrdiff_t r0, ptrdiff_t r1, int P, double* sums)
+                                      ptrdiff_t r0, ptrdiff_t r1, int P, fl_ce_sums* sums)
 {
     const ptrdiff_t n = a->n;
     const FL_T* end = x + r1 * n;
@@ -307,20 +317,23 @@ FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x,
         if (P > 0) {
             for (; i + FL_VL <= cnt; i += FL_VL) {
                 int inside = x + (b + i + FL_VL - 1) * n + P * FL_VL <= end;
-                if (FL_NAME(fl_ce_group_)(a, x, b + i, P, inside, &st, i)) continue;
-                for (int k = 0; k < FL_VL; k++) FL_NAME(fl_ce_row_)(a, x, b + i + k, &st, i + k);
+                FL_NAME(fl_ce_group_)(a, x, b + i, P, inside, FL_VL, &st, i, sums);
+            }
+            if (i < cnt) {          /* the last, partial group: the same lane arithmetic */
+                FL_NAME(fl_ce_group_)(a, x, b + i, P, 0, cnt - i, &st, i, sums);
+                i = cnt;
             }
         }
-        for (; i < cnt; i++) FL_NAME(fl_ce_row_)(a, x, b + i, &st, i);
+        for (; i < cnt; i++) FL_NAME(fl_ce_row_)(a, x, b + i, &st, i, sums);
         FL_NAME(fl_ce_finish_)(a, b, cnt, &st, sums);
     }
 }
 
 /* fl_ce_rows_f, fl_ce_rows_d: cross-entropy of rows [r0, r1) of x (contiguous
- * rows of a->n >= 1 classes): per-row losses and gradients as a asks;
- * adds the rows' parts (nll, smooth) to sums[0], sums[1]. */
+ * rows of a->n >= 1 classes): per-row losses and gradients as a asks; adds
+ * the rows' parts and checks to sums (one block's, see fl_ce_sums). */
 static void FL_NAME(fl_ce_rows_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r0,
-                                 ptrdiff_t r1, double* sums)
+                                 ptrdiff_t r1, fl_ce_sums* sums)
 {
     switch ((a->n + FL_VL - 1) / FL_VL) {
     case 1: FL_NAME(fl_ce_rows_p_)(a, x, r0, r1, 1, sums); return;
@@ -335,7 +348,8 @@ static void FL_NAME(fl_ce_rows_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r
  * of x (n_outer, a->n, inner): as fl_ce_rows_, the rows in lanes; adds
  * their parts to sums */
 static void FL_NAME(fl_ce_inner_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t o,
-                                  ptrdiff_t inner, ptrdiff_t i0, ptrdiff_t cnt, double* sums)
+                                  ptrdiff_t inner, ptrdiff_t i0, ptrdiff_t cnt,
+                                  fl_ce_sums* sums)
 {
     const ptrdiff_t n = a->n, base = o * n * inner;
     const double eps = a->eps, eps_c = a->eps / n, keep = 1.0 - a->eps;
@@ -357,14 +371,15 @@ static void FL_NAME(fl_ce_inner_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t 
             int ok = j < k;
             yy[j] = 0;
             if (ok && index) {
-                int64_t y = a->y[r0 + j];
-                ok = y != a->ignore_index;
+                int64_t y = a->y[r0 + j];    /* read once, checked, then used */
+                ok = fl_target_ok(sums, r0 + j, y, n, a->ignore_index);
                 yy[j] = ok ? (ptrdiff_t)y : 0;
             }
             okv[j] = (FL_T)ok;
             xyv[j] = ok && index ? xg[yy[j] * inner + j] : 0;
             wyv[j] = ok && index && !a->unit_w ? FL_CE_W(a)[yy[j]] : (FL_T)1;
             gs[j] = ok && want_grad ? FL_NAME(fl_ce_gscale_)(a, r0 + j) : 0.0;
+            if (ok && index) sums->weight += a->unit_w ? 1.0 : (double)wyv[j];   /* row order */
         }
         const FL_V OK = FL_VOP(load)(okv), XY = FL_VOP(load)(xyv), WY = FL_VOP(load)(wyv);
         FL_V m = FL_NAME(fl_in_load_)(xg, k);
@@ -406,8 +421,8 @@ static void FL_NAME(fl_ce_inner_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t 
                 smooth = zero;
             }
             main = vd_select(nan_lane, vd_set1(NAN), main);
-            sums[0] += vd_hsum(main);
-            sums[1] += vd_hsum(smooth);
+            sums->nll += vd_hsum(main);
+            sums->smooth += vd_hsum(smooth);
             val[h] = index ? fl_ce_index_loss(eps, eps_c, main, smooth) : main;
         }
         if (FL_CE_LOSS(a) != NULL)
@@ -450,3 +465,18 @@ static void FL_NAME(fl_ce_inner_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t 
 #undef FL_CE_LOSS
 #undef FL_CE_GRAD
 #undef FL_CE_GO
+
+/* fl_targets_f, fl_targets_d: the checks of rows [r0, r1) alone, without
+ * their logits: the same sums (weight, check, bad) that fl_ce_rows and
+ * fl_ce_inner add for those rows, in the same order (the drivers' pass
+ * before a gradient whose scale needs the "mean" denominator) */
+static void FL_NAME(fl_targets_)(const int64_t* y, const FL_T* w, int unit_w, ptrdiff_t n,
+                                 int64_t ignore_index, ptrdiff_t r0, ptrdiff_t r1,
+                                 fl_ce_sums* sums)
+{
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        int64_t yr = y[r];
+        if (fl_target_ok(sums, r, yr, n, ignore_index))
+            sums->weight += unit_w ? 1.0 : (double)w[yr];
+    }
+}

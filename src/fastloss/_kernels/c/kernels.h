@@ -62,19 +62,20 @@ enum fl_limits {
     /* long rows are cut into chunks of FL_CHUNK elements (see fl_long_rows) */
     FL_CHUNK = 4096,
     FL_LONG_BYTES = 262144,
-    FL_FEW_ROWS = 16,
     /* rows of at most FL_SMALL_PARTS vectors of classes go rows-in-lanes */
     FL_SMALL_PARTS = 4,
     /* rows whose logs are taken together (a sub-block) */
     FL_SUB = 64,
 };
 
-/* Whether rows of n elements of itemsize bytes are cut into chunks: rows of
- * more than two chunks that are longer than FL_LONG_BYTES, or that are few
- * (fewer than FL_FEW_ROWS rows), so that every thread has work. */
-static inline int fl_long_rows(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t itemsize)
+/* Whether rows of n elements of itemsize bytes are long: cut into chunks of
+ * FL_CHUNK elements, whose (max, sum) pairs are combined in chunk order and
+ * which run in parallel, so that a few long rows keep every thread busy. By
+ * the row's size alone, so that a row's value does not depend on the rows
+ * around it (a block of few rows computes them as a block of many). */
+static inline int fl_long_rows(ptrdiff_t n, ptrdiff_t itemsize)
 {
-    return n > 2 * FL_CHUNK && (n * itemsize > FL_LONG_BYTES || rows < FL_FEW_ROWS);
+    return n > 2 * FL_CHUNK && n * itemsize > FL_LONG_BYTES;
 }
 
 /* torch's clamp of the BCE gradient denominator: the float32 1e-12 */
@@ -100,6 +101,57 @@ typedef struct {
     const void* go;        /* upstream gradient per row (stride go_stride), or NULL */
     ptrdiff_t go_stride;
 } fl_ce_args;
+
+/* What one block of a cross-entropy call adds up: the sums of its rows' loss
+ * parts; with class-index targets the weight of its targets (w[y] of the
+ * rows not ignored, added in row order: its share of the "mean"
+ * denominator), a checksum of its targets (fl_target_mix, over every row),
+ * and its first row whose target is neither a class nor ignore_index (-1:
+ * none) with the value read there. Every engine reads a target once, checks it, and treats a bad one
+ * as ignored: memory is never indexed with a value it has not checked. */
+typedef struct {
+    double nll, smooth, weight;
+    uint64_t check;
+    ptrdiff_t bad;
+    int64_t bad_target;    /* the value read there */
+} fl_ce_sums;
+
+/* A target's share of a call's checksum, in wrapping arithmetic, so that
+ * any partition of the rows adds up to the same sum. Changing one target by
+ * d changes it by d (2r + 1) != 0 mod 2^64: two passes over an array that
+ * another thread writes in between see different sums. */
+static inline uint64_t fl_target_mix(ptrdiff_t r, int64_t y)
+{
+    return ((uint64_t)y + 0x9e3779b97f4a7c15ULL) * (2 * (uint64_t)r + 1);
+}
+
+/* Row r's target y, checked: 1 if it is a class of n, else 0 (ignored, or
+ * out of range: then the first such row is recorded); its checksum added */
+static inline int fl_target_ok(fl_ce_sums* s, ptrdiff_t r, int64_t y, ptrdiff_t n,
+                               int64_t ignore_index)
+{
+    s->check += fl_target_mix(r, y);
+    if (y == ignore_index)
+        return 0;
+    if ((uint64_t)y >= (uint64_t)n) {
+        if (s->bad < 0) {
+            s->bad = r;
+            s->bad_target = y;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* sums += the checks of a part (a group of rows done at once) */
+static inline void fl_ce_sums_checks(fl_ce_sums* sums, const fl_ce_sums* part)
+{
+    sums->check += part->check;
+    if (sums->bad < 0) {
+        sums->bad = part->bad;
+        sums->bad_target = part->bad_target;
+    }
+}
 
 /* The loss summed over rows from the sums of its parts (nll, smooth) in a
  * class-axis mode: fl_ce_index_loss of the sums for class-index targets,
@@ -144,6 +196,7 @@ static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double 
 #define fl_softmax_inner(op, x, ...) FL_GENERIC(x, fl_softmax_inner)(op, x, __VA_ARGS__)
 #define fl_ce_rows(args, x, ...) FL_GENERIC(x, fl_ce_rows)(args, x, __VA_ARGS__)
 #define fl_ce_inner(args, x, ...) FL_GENERIC(x, fl_ce_inner)(args, x, __VA_ARGS__)
+#define fl_targets(y, w, ...) FL_GENERIC(w, fl_targets)(y, w, __VA_ARGS__)
 #define fl_chunk_ms(x, ...) FL_GENERIC(x, fl_chunk_ms)(x, __VA_ARGS__)
 #define fl_row_max_exact(x, ...) FL_GENERIC(x, fl_row_max_exact)(x, __VA_ARGS__)
 #define fl_strided_fill(out, ...) FL_GENERIC(out, fl_strided_fill)(out, __VA_ARGS__)

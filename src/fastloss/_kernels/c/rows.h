@@ -232,21 +232,29 @@ static fl_ms FL_NAME(fl_chunk_ms_)(const FL_T* x, ptrdiff_t n)
 
 /* ===================================================== small rows in lanes
  *
- * A group is FL_VL consecutive rows of n classes (n <= P FL_VL). cols[c]
- * lane i is x[i n + c]; the columns from n to P FL_VL hold garbage that no
- * result reads. `inside`: every full vector the loads touch lies in the
- * block (the group is not at its end), so no load needs a mask. */
+ * A group is up to FL_VL consecutive rows of n classes (n <= P FL_VL): the
+ * rows of a block are taken FL_VL at a time, the last group partial, so that
+ * every row is computed by the same lane arithmetic wherever it sits. cols[c]
+ * lane i is x[i n + c]; the columns from n to P FL_VL, and the lanes of a
+ * partial group's missing rows, hold garbage (or 0) that no result reads.
+ * `inside`: every full vector the loads touch lies in the block (the group
+ * is not at its end), so no load needs a mask. */
 
-/* fl_cols_load_f, fl_cols_load_d */
+/* fl_cols_load_f, fl_cols_load_d: the columns of the group's first `rows`
+ * rows (1 <= rows <= FL_VL; the lanes of the others hold 0) */
 FL_INLINE void FL_NAME(fl_cols_load_)(const FL_T* xg, ptrdiff_t n, int P, int inside,
-                                      FL_V* cols)
+                                      ptrdiff_t rows, FL_V* cols)
 {
     for (int p = 0; p < P; p++) {
         ptrdiff_t k = n - p * FL_VL < FL_VL ? n - p * FL_VL : FL_VL;
         FL_V* rr = cols + p * FL_VL;
         for (int i = 0; i < FL_VL; i++) {
             const FL_T* src = xg + i * n + p * FL_VL;
-            rr[i] = (inside || k == FL_VL) ? FL_VOP(load)(src) : FL_VOP(load_part)(src, k, 0);
+            if (i >= rows)
+                rr[i] = FL_VOP(set1)(0);
+            else
+                rr[i] = (inside || k == FL_VL) ? FL_VOP(load)(src)
+                                               : FL_VOP(load_part)(src, k, 0);
         }
         if (k <= 4)
             FL_VOP(transpose_lo4)(rr);
@@ -255,9 +263,10 @@ FL_INLINE void FL_NAME(fl_cols_load_)(const FL_T* xg, ptrdiff_t n, int P, int in
     }
 }
 
-/* fl_cols_store_f, fl_cols_store_d: columns [0, n) of cols back to the group's
- * rows (cols is clobbered) */
-FL_INLINE void FL_NAME(fl_cols_store_)(FL_T* og, ptrdiff_t n, int P, FL_V* cols)
+/* fl_cols_store_f, fl_cols_store_d: columns [0, n) of cols back to the
+ * group's first `rows` rows (cols is clobbered) */
+FL_INLINE void FL_NAME(fl_cols_store_)(FL_T* og, ptrdiff_t n, int P, ptrdiff_t rows,
+                                       FL_V* cols)
 {
     for (int p = 0; p < P; p++) {
         ptrdiff_t k = n - p * FL_VL < FL_VL ? n - p * FL_VL : FL_VL;
@@ -266,7 +275,7 @@ FL_INLINE void FL_NAME(fl_cols_store_)(FL_T* og, ptrdiff_t n, int P, FL_V* cols)
             FL_VOP(transpose_lo4_inv)(rr);
         else
             FL_VOP(transpose)(rr);
-        for (int i = 0; i < FL_VL; i++) {
+        for (int i = 0; i < rows; i++) {
             FL_T* dst = og + i * n + p * FL_VL;
             if (k == FL_VL) FL_VOP(store)(dst, rr[i]); else FL_VOP(store_part)(dst, rr[i], k);
         }

@@ -7,35 +7,47 @@
 
 /* ============================================= logsumexp, softmax family */
 
-/* fl_sm_group_f, fl_sm_group_d: stage 1 of a group of rows in lanes, rows i0..
- * of the sub-block; 0 (nothing written) if a row of it is special. */
-FL_INLINE int FL_NAME(fl_sm_group_)(int op, const FL_T* xg, FL_T* og, ptrdiff_t n, int P,
-                                    int inside, FL_NAME(fl_sub_)* st, ptrdiff_t i0)
+/* fl_sm_group_f, fl_sm_group_d: a group of `rows` rows in lanes (see rows.h),
+ * done in stage 1. A special row (its max not finite) is computed with the
+ * others and its result then replaced by the exact one: logsumexp its exact
+ * max (+inf, -inf or NaN), softmax and log_softmax NaN. */
+FL_INLINE void FL_NAME(fl_sm_group_)(int op, const FL_T* xg, FL_T* og, ptrdiff_t n, int P,
+                                     int inside, ptrdiff_t rows, FL_NAME(fl_sub_)* st,
+                                     ptrdiff_t i0)
 {
     FL_V cols[FL_SMALL_PARTS * FL_VL];
     vd s[FL_HALVES], inv[FL_HALVES];
-    FL_NAME(fl_cols_load_)(xg, n, P, inside, cols);
+    double exact[FL_VL];
+    FL_NAME(fl_cols_load_)(xg, n, P, inside, rows, cols);
     FL_V m = FL_NAME(fl_cols_max_)(cols, n);
-    if (FL_VANY(~FL_VOP(finite)(m))) return 0;
+    FL_VI bad = ~FL_VOP(finite)(m) & FL_VOP(lane_lt)(rows);
+    int any_bad = FL_VANY(bad);
+    if (any_bad && op == FL_LSE)
+        for (int i = 0; i < rows; i++)
+            exact[i] = bad[i] ? FL_NAME(fl_row_max_exact_)(xg + i * n, n) : 0.0;
     FL_NAME(fl_cols_sumexp_)(cols, n, m, op == FL_SOFTMAX, s);
     for (int i = 0; i < FL_VL; i++) st->done[i0 + i] = 1;    /* nothing for stage 2 */
     if (op == FL_SOFTMAX) {
         for (int h = 0; h < FL_HALVES; h++) inv[h] = 1.0 / s[h];
         FL_V iv = FL_NAME(fl_from_halves_)(inv);
         for (ptrdiff_t c = 0; c < n; c++) cols[c] = cols[c] * iv;
-        FL_NAME(fl_cols_store_)(og, n, P, cols);
-        return 1;
+    } else {
+        FL_NAME(fl_log_sums_)(s, inv);                        /* log s */
+        if (op == FL_LSE) {
+            for (int h = 0; h < FL_HALVES; h++)
+                inv[h] = fl_lse(FL_NAME(fl_half_)(m, h), inv[h]);
+            FL_V lse = FL_NAME(fl_from_halves_)(inv);
+            if (rows == FL_VL) FL_VOP(store)(og, lse); else FL_VOP(store_part)(og, lse, rows);
+            for (int i = 0; any_bad && i < rows; i++)
+                if (bad[i]) og[i] = (FL_T)exact[i];
+            return;
+        }
+        FL_V l = FL_NAME(fl_from_halves_)(inv);
+        for (ptrdiff_t c = 0; c < n; c++) cols[c] = fl_log_softmax(cols[c], m, l);
     }
-    FL_NAME(fl_log_sums_)(s, inv);                            /* log s */
-    if (op == FL_LSE) {
-        for (int h = 0; h < FL_HALVES; h++) inv[h] = fl_lse(FL_NAME(fl_half_)(m, h), inv[h]);
-        FL_VOP(store)(og, FL_NAME(fl_from_halves_)(inv));
-        return 1;
-    }
-    FL_V l = FL_NAME(fl_from_halves_)(inv);
-    for (ptrdiff_t c = 0; c < n; c++) cols[c] = fl_log_softmax(cols[c], m, l);
-    FL_NAME(fl_cols_store_)(og, n, P, cols);
-    return 1;
+    FL_NAME(fl_cols_store_)(og, n, P, rows, cols);
+    for (int i = 0; any_bad && i < rows; i++)
+        if (bad[i]) FL_NAME(fl_row_fill_)(og + i * n, n, NAN);
 }
 
 /* fl_sm_row_f, fl_sm_row_d: stage 1 of one row (contiguous); xr its logits,
@@ -100,10 +112,11 @@ FL_INLINE void FL_NAME(fl_sm_sub_)(int op, const FL_T* x, FL_T* out, ptrdiff_t c
         for (; i + FL_VL <= cnt; i += FL_VL) {
             const FL_T* xg = x + i * n;
             int inside = xg + (FL_VL - 1) * n + P * FL_VL <= end;
-            if (FL_NAME(fl_sm_group_)(op, xg, out + i * ostride, n, P, inside, &st, i))
-                continue;
-            for (int k = 0; k < FL_VL; k++)
-                FL_NAME(fl_sm_row_)(op, x + (i + k) * n, out + (i + k) * ostride, n, &st, i + k);
+            FL_NAME(fl_sm_group_)(op, xg, out + i * ostride, n, P, inside, FL_VL, &st, i);
+        }
+        if (i < cnt) {              /* the last, partial group: the same lane arithmetic */
+            FL_NAME(fl_sm_group_)(op, x + i * n, out + i * ostride, n, P, 0, cnt - i, &st, i);
+            i = cnt;
         }
     }
     for (; i < cnt; i++) FL_NAME(fl_sm_row_)(op, x + i * n, out + i * ostride, n, &st, i);
