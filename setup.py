@@ -27,6 +27,7 @@ import tempfile
 import textwrap
 import warnings
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -137,9 +138,12 @@ SHARED = sorted(glob.glob(os.path.join(KERNELS, "c", "*.h"))
                 + glob.glob(os.path.join(KERNELS, "*.pxi"))
                 + glob.glob(os.path.join(KERNELS, "*.pxd")))
 
+# the kernel modules' fast path of small calls uses NumPy's C API
 extensions = [
     Extension(f"fastloss._kernels.{name}", [os.path.join(KERNELS, f"{name}.pyx")],
-              include_dirs=[os.path.join(KERNELS, "c")], depends=SHARED)
+              include_dirs=[os.path.join(KERNELS, "c"), numpy.get_include()], depends=SHARED,
+              define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
+                             ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")])
     for name in ["_openmp", "_baseline", *(f"_{p}" for p in SIMD_PATHS)]
 ]
 

@@ -1,7 +1,10 @@
 """Do calls from several Python threads run at the same time (the GIL released
-in the kernels)? Throughput of a pool of 2 Python threads against 1.
+in the kernels)? Throughput of a pool of 2 Python threads against 1. And
+with ``--load``: is a call with the default threads ever slower than one
+thread, on a quiet machine and with a core taken by another process?
 
     python benchmarks/bench_threads.py [--calls N] [--repeat R] [--json FILE]
+    python benchmarks/bench_threads.py --load [--calls N] [--json FILE]
 
 For each function: N calls on one Python thread, then 2N calls shared by a
 pool of 2 Python threads (N each, started together); every call on one
@@ -18,12 +21,26 @@ calls run on one thread, another Python thread sleeps 0.5 ms and counts,
 again and again; its count per second, as a share of its count while
 nothing else runs, is near 1 when the calls release the GIL (it only waits
 for the Python-level validation) and far below 1 when they hold it.
+
+``--load`` times every operation of the benchmark grid (``python -m
+fastloss bench``: cross_entropy, its value_and_grad, logsumexp, softmax,
+log_softmax, BCE with logits and its value_and_grad) on the grid's float32
+shapes and on 1,000 x 100, with the default threads (``num_threads=None``)
+and with one, calls of the two alternating: first on a quiet machine, then
+with a competitor process (``python -c "while True: pass"``, started and
+stopped by the benchmark) holding one core. Each cell is the median over
+``--calls`` calls; the ratio is 1-thread time over default time (above 1:
+the default is faster). The quiet ratio is the threads' speed-up; the busy
+ratio should never fall below 1 (the default gives a thread no free CPU is
+left for to nobody).
 """
 
 import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
@@ -110,12 +127,80 @@ def sleeper_rate(fn=None, seconds=0.5):
     return count / (time.perf_counter() - start)
 
 
+LOAD_SHAPES = [(1_000, 100)]
+
+
+def load_cases():
+    """(operation, shape label, default-threads callable, 1-thread callable)."""
+    from fastloss._tools import bench
+    for n, c in LOAD_SHAPES + bench.SHAPES:
+        case = bench.Case(n, c, "float32")
+        for op in bench.OPS:
+            yield op, case.label, bench._fastloss(case, op, None), bench._fastloss(case, op, 1)
+
+
+def time_pair(default, one, calls):
+    """Median seconds per call of each, the two alternating call by call."""
+    ta, tb = [], []
+    for f in (default, one, default, one):
+        f()                                    # warm up
+    for _ in range(calls):
+        for f, times in ((default, ta), (one, tb)):
+            start = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - start)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def competitor():
+    """A process holding one core; give the default threads' sampling of the
+    machine's load (every 0.1 s) time to see it."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.5)
+    return proc
+
+
+def run_load(args):
+    info = fastloss.show_config("dicts")
+    print(f"fastloss {info['fastloss']}, SIMD {info['simd']['path']}, {os.cpu_count()} CPUs, "
+          f"default {fastloss.get_num_threads()} threads, float32, medians of "
+          f"{args.calls} calls")
+    rows = []
+    for op, label, default, one in load_cases():
+        quiet = time_pair(default, one, args.calls)
+        proc = competitor()
+        try:
+            busy = time_pair(default, one, args.calls)
+        finally:
+            proc.kill()
+            proc.wait()
+        rows.append(dict(function=op, shape=label,
+                         quiet_default_ms=1e3 * quiet[0], quiet_one_ms=1e3 * quiet[1],
+                         busy_default_ms=1e3 * busy[0], busy_one_ms=1e3 * busy[1]))
+        r = rows[-1]
+        print(f"| {op} | {label} | {r['quiet_one_ms']:.3f} | {r['quiet_default_ms']:.3f} "
+              f"| {quiet[1] / quiet[0]:.2f} | {r['busy_one_ms']:.3f} "
+              f"| {r['busy_default_ms']:.3f} | {busy[1] / busy[0]:.2f} |", flush=True)
+    worst = min(r["busy_one_ms"] / r["busy_default_ms"] for r in rows)
+    print(f"\nbusy: the default's worst ratio to 1 thread {worst:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=200, help="calls per thread per round")
     parser.add_argument("--repeat", type=int, default=5, help="rounds (medians)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--load", action="store_true",
+                        help="default threads against 1, quiet and with a core busy")
     args = parser.parse_args()
+    if args.load:
+        print("| function | shape | quiet: 1 thread ms | quiet: default ms | speed-up "
+              "| busy: 1 thread ms | busy: default ms | ratio |")
+        print("|---|---|---|---|---|---|---|---|")
+        return run_load(args)
 
     info = fastloss.show_config("dicts")
     print(f"fastloss {info['fastloss']}, SIMD {info['simd']['path']}, "

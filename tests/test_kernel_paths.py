@@ -340,10 +340,13 @@ def row_results(x, t, dtype):
     per-row losses, and gradients of "sum" (which do not depend on the other
     rows)."""
     ce = fastloss.CrossEntropyLoss(reduction="sum", label_smoothing=0.1)
+    per_column = np.linspace(0.5, 2.0, x.shape[1]).astype(dtype)   # NaN x NaN: x and t
     return [fastloss.logsumexp(x), fastloss.softmax(x), fastloss.log_softmax(x),
             fastloss.cross_entropy(x, t, reduction="none"), ce.grad(x, t),
             fastloss.nll_loss(x, t, reduction="none"),
-            fastloss.binary_cross_entropy_with_logits(x, np.abs(np.tanh(x)), reduction="none")]
+            fastloss.binary_cross_entropy_with_logits(x, np.abs(np.tanh(x)), reduction="none"),
+            fastloss.BCEWithLogitsLoss(weight=per_column, pos_weight=per_column[::-1],
+                                       reduction="none").value_and_grad(x, np.abs(np.tanh(x)))[1]]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -36,6 +36,8 @@ CONTRACTS = {
     ("log1p", np.float64): ("vd_log1p", 4.0, "every double"),
     ("log_sum", np.float32): ("vf_log_sum", 2.0, "1 <= s < +inf"),
     ("log_sum", np.float64): ("vd_log_sum", 4.0, "1 <= s < +inf"),
+    ("log1p_unit", np.float32): ("vf_log1p_unit", 2.0, "0 <= z <= 1"),
+    ("log1p_unit", np.float64): ("vd_log1p_unit", 4.0, "0 <= z <= 1"),
 }
 VMATH = [os.path.join(os.path.dirname(_kernels.__file__), "c", name)
          for name in ("vmath.h", "vmath_t.h")]
@@ -80,7 +82,8 @@ def evaluate(path, name, x):
 
 def exact(name, x):
     with np.errstate(all="ignore"):
-        return getattr(np, "log" if name == "log_sum" else name)(x.astype(np.longdouble))
+        fn = {"log_sum": "log", "log1p_unit": "log1p"}.get(name, name)
+    return getattr(np, fn)(x.astype(np.longdouble))
 
 
 def exp_inputs(dtype, rng):
@@ -136,8 +139,23 @@ def log_sum_inputs(rng, dtype):
     return x[x >= 1]
 
 
+def log1p_unit_inputs(rng, dtype):
+    """z = exp(-|x|) of BCE with logits: [0, 1] densely, down to the
+    smallest subnormal, and the bit patterns of [0, 1] at random."""
+    tiny = np.log10(float(np.finfo(dtype).smallest_subnormal))
+    bits = np.abs(random_bits(rng, dtype, 1_000_000))
+    return np.concatenate([
+        np.linspace(0.0, 1.0, 2_000_001, dtype=dtype),
+        np.logspace(tiny, 0.0, 1_000_000).astype(dtype),
+        rng.uniform(0.0, 1.0, 1_000_000).astype(dtype),
+        bits[bits <= 1],
+        np.array([0.0, 1.0, np.nextafter(dtype(1), dtype(0)), np.nan], dtype),
+    ])
+
+
 INPUTS = {"exp": lambda rng, dtype: exp_inputs(dtype, rng), "log": log_inputs,
-          "log1p": log1p_inputs, "log_sum": log_sum_inputs}
+          "log1p": log1p_inputs, "log_sum": log_sum_inputs,
+          "log1p_unit": log1p_unit_inputs}
 
 
 def contract(function, header):
@@ -166,7 +184,7 @@ def test_contracts_are_those_of_the_header():
 @pytest.mark.skipif(not LONG_DOUBLE, reason="no long double wider than float64")
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", ["exp", "log", "log1p", "log_sum"])
+@pytest.mark.parametrize("name", ["exp", "log", "log1p", "log_sum", "log1p_unit"])
 def test_within_contract(path, name, dtype, rng):
     function, bound, domain = CONTRACTS[(name, dtype)]
     x = INPUTS[name](rng, dtype)
@@ -179,23 +197,26 @@ def test_within_contract(path, name, dtype, rng):
 
 @pytest.mark.skipif(not LONG_DOUBLE, reason="no long double wider than float64")
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("name", ["exp", "log", "log1p"])
+@pytest.mark.parametrize("name", ["exp", "log", "log1p", "log1p_unit"])
 def test_float32_bit_patterns(path, name):
     """Every 251st float32 bit pattern of the function's domain (the 2**31
-    non-positive values for exp, all 2**32 for log and log1p): every exponent,
+    non-positive values for exp, all 2**32 for log and log1p; every 16th of
+    the 2**30 + 1 in [0, 1] for log1p_unit, whose worst over all of them,
+    measured once, is 1.59 ulp on avx2 and 1.96 on baseline): every exponent,
     every sign, mantissas spread evenly."""
-    start, stop = (0x80000000, 0x100000000) if name == "exp" else (0, 0x100000000)
-    chunk = 251 << 20
+    start, stop, step = {"exp": (0x80000000, 0x100000000, 251),
+                         "log1p_unit": (0, 0x3f800001, 16)}.get(name, (0, 0x100000000, 251))
+    chunk = step << 20
     worst, where = 0.0, None
     for lo in range(start, stop, chunk):
-        bits = np.arange(lo, min(lo + chunk, stop), 251, dtype=np.uint64)
+        bits = np.arange(lo, min(lo + chunk, stop), step, dtype=np.uint64)
         x = bits.astype(np.uint32).view(np.float32)
         err = ulp_error(evaluate(path, name, x), exact(name, x), np.float32)
         k = int(np.argmax(err))
         if err[k] > worst:
             worst, where = float(err[k]), x[k]
     function, bound, _ = CONTRACTS[(name, np.float32)]
-    print(f"{path} {function}, every 251st float32: worst {worst:.3f} ulp (contract {bound:g})")
+    print(f"{path} {function}, every {step}th float32: worst {worst:.3f} ulp (contract {bound:g})")
     assert worst <= bound, f"{function}({where!r}) is {worst} ulp off"
 
 

@@ -305,3 +305,37 @@ def test_targets_written_during_a_call_never_crash():
     out = run_python(RACE.replace("{seconds}", "2.0"))
     ok, index_errors, value_errors = map(int, out.split())
     assert ok + index_errors + value_errors > 10
+
+
+def stat_line(busy, idle, cpus=2):
+    """A /proc/stat of `cpus` CPUs whose ticks are split busy (user) / idle."""
+    lines = [f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0"]
+    lines += [f"cpu{k} 0 0 0 0 0 0 0 0 0 0" for k in range(cpus)]
+    return "\n".join(lines) + "\nintr 0\n"
+
+
+@pytest.mark.parametrize("theirs,expected", [(0, 2), (40, 2), (90, 1), (200, 1)])
+def test_default_threads_leave_out_the_cpus_other_processes_keep_busy(theirs, expected):
+    """Over 1 s (100 ticks per CPU, 200 on 2 CPUs) this process used 100
+    ticks and other processes `theirs`: a default call gets a thread only
+    for a CPU that is free (half a CPU or more)."""
+    from fastloss._config import _BusyCpus
+
+    state = {"t": 0.0, "stat": stat_line(0, 0), "own": 0.0}
+    busy = _BusyCpus(period=0.1, read_stat=lambda: state["stat"],
+                     own_seconds=lambda: state["own"], clock=lambda: state["t"])
+    busy.tick = 100.0
+    assert busy.threads(2) == 2                    # no interval measured yet
+    state.update(t=1.0, stat=stat_line(100 + theirs, 100 - theirs), own=1.0)
+    assert busy.threads(2) == expected
+    assert busy.threads(1) == 1
+    state.update(t=1.05)                           # within the period: not re-read
+    state["stat"] = stat_line(0, 0)
+    assert busy.threads(2) == expected
+
+
+def test_busy_cpus_without_proc_stat():
+    from fastloss._config import _BusyCpus
+
+    busy = _BusyCpus(read_stat=lambda: None)
+    assert busy.others() == 0.0 and busy.threads(2) == 2

@@ -32,6 +32,20 @@ from ._validation import (
     position,
 )
 
+# The fast path of small calls (see drivers.pxi): the result, or
+# NotImplemented for the general path, which gives the same bits and every
+# refusal.
+_fast_softmax = _kernels.fast_softmax
+_fast_class = _kernels.fast_class
+_fast_binary = _kernels.fast_binary
+_LSE, _SOFTMAX, _LOG_SOFTMAX = _kernels.LSE, _kernels.SOFTMAX, _kernels.LOG_SOFTMAX
+_CE, _NLL = _kernels.CE_INDEX, _kernels.NLL_INDEX
+_WANT_VALUE, _WANT_GRAD, _WANT_BOTH = 0, 1, 2
+
+
+def _last_axis(axis):
+    return type(axis) is int and axis == -1
+
 
 def _scalar_if_0d(arr, out):
     """NumPy's convention: a 0-d result without ``out`` is a NumPy scalar."""
@@ -83,6 +97,10 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, num_threads=None):
     >>> fastloss.logsumexp([[0.0, 0.0], [1000.0, 1000.0]]).tolist()
     [0.6931471805599453, 1000.6931471805599]
     """
+    if out is None and num_threads is None and not keepdims and _last_axis(axis):
+        result = _fast_softmax(x, _LSE)
+        if result is not NotImplemented:
+            return result
     arr = as_float_array(x, "x")
     x3, ax = _classes_view(arr, axis)
     n_threads = resolve_num_threads(num_threads)
@@ -132,10 +150,18 @@ _SOFTMAX_DOC = """{summary}
 
 
 def softmax(x, axis=-1, *, out=None, num_threads=None):
+    if out is None and num_threads is None and _last_axis(axis):
+        result = _fast_softmax(x, _SOFTMAX)
+        if result is not NotImplemented:
+            return result
     return _softmax(x, axis, out, num_threads, False)
 
 
 def log_softmax(x, axis=-1, *, out=None, num_threads=None):
+    if out is None and num_threads is None and _last_axis(axis):
+        result = _fast_softmax(x, _LOG_SOFTMAX)
+        if result is not NotImplemented:
+            return result
     return _softmax(x, axis, out, num_threads, True)
 
 
@@ -521,6 +547,11 @@ def cross_entropy(input, target, *, weight=None, ignore_index=-100, reduction="m
     >>> round(float(loss), 4)
     1.2753
     """
+    if weight is None and num_threads is None and _last_axis(axis):
+        result = _fast_class(_CE, input, target, None, ignore_index, label_smoothing,
+                             reduction, _WANT_VALUE, 1.0)
+        if result is not NotImplemented:
+            return result
     problem = _ClassProblem(input, target, weight, ignore_index, reduction,
                             label_smoothing, axis, num_threads, log_probs=False)
     return problem.value()
@@ -562,6 +593,11 @@ def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean",
     >>> float(fastloss.nll_loss([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]], [2, 2]))
     -4.5
     """
+    if weight is None and num_threads is None and _last_axis(axis):
+        result = _fast_class(_NLL, input, target, None, ignore_index, 0.0, reduction,
+                             _WANT_VALUE, 1.0)
+        if result is not NotImplemented:
+            return result
     problem = _ClassProblem(input, target, weight, ignore_index, reduction, 0.0,
                             axis, num_threads, log_probs=True)
     return problem.value()
@@ -602,6 +638,10 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, pos_weight=N
     >>> round(float(fastloss.binary_cross_entropy_with_logits([0.0], [1.0])), 4)
     0.6931
     """
+    if weight is None and pos_weight is None and num_threads is None:
+        result = _fast_binary(_kernels.BCE_LOGITS, input, target, reduction, _WANT_VALUE, 1.0)
+        if result is not NotImplemented:
+            return result
     problem = _BinaryProblem(_kernels.BCE_LOGITS, input, target, weight, pos_weight,
                              reduction, num_threads)
     return problem.value()
@@ -642,6 +682,10 @@ def binary_cross_entropy(input, target, *, weight=None, reduction="mean",
     >>> round(float(loss), 5)
     0.43801
     """
+    if weight is None and num_threads is None:
+        result = _fast_binary(_kernels.BCE_PROB, input, target, reduction, _WANT_VALUE, 1.0)
+        if result is not NotImplemented:
+            return result
     problem = _BinaryProblem(_kernels.BCE_PROB, input, target, weight, None,
                              reduction, num_threads)
     return problem.value()
@@ -676,6 +720,10 @@ def mse_loss(input, target, *, reduction="mean", num_threads=None):
     >>> float(fastloss.mse_loss([1.0, 2.0], [1.0, 4.0]))
     2.0
     """
+    if num_threads is None:
+        result = _fast_binary(_kernels.MSE, input, target, reduction, _WANT_VALUE, 1.0)
+        if result is not NotImplemented:
+            return result
     problem = _BinaryProblem(_kernels.MSE, input, target, None, None, reduction,
                              num_threads)
     return problem.value()
@@ -769,12 +817,23 @@ class _Loss:
     _options = ()
 
     def __call__(self, input, target):
-        return self._problem(input, target).value()
+        result = self._fast(input, target, _WANT_VALUE, 1.0)
+        if result is NotImplemented:
+            result = self._problem(input, target).value()
+        return result
 
     def grad(self, input, target, *, grad_output=1.0, out=None):
+        if out is None:
+            result = self._fast(input, target, _WANT_GRAD, grad_output)
+            if result is not NotImplemented:
+                return result
         return self._problem(input, target).grad(grad_output, out)
 
     def value_and_grad(self, input, target, *, out=None):
+        if out is None:
+            result = self._fast(input, target, _WANT_BOTH, 1.0)
+            if result is not NotImplemented:
+                return result
         return self._problem(input, target).value_and_grad(out)
 
     grad.__doc__ = _GRAD_DOC
@@ -782,6 +841,10 @@ class _Loss:
 
     def _problem(self, input, target):
         raise NotImplementedError
+
+    def _fast(self, input, target, want, grad_output):
+        """The fast path of a small call, or NotImplemented."""
+        return NotImplemented
 
     def _mode(self, index_targets):
         raise NotImplementedError
@@ -899,6 +962,12 @@ class CrossEntropyLoss(_ClassLoss):
     def _mode(self, index_targets):
         return _kernels.CE_INDEX if index_targets else _kernels.CE_PROB
 
+    def _fast(self, input, target, want, grad_output):
+        if self.num_threads is not None or not _last_axis(self.axis):
+            return NotImplemented
+        return _fast_class(_CE, input, target, self.weight, self.ignore_index,
+                           self.label_smoothing, self.reduction, want, grad_output)
+
 
 class NLLLoss(_ClassLoss):
     """Negative log-likelihood loss with bound options; see :func:`nll_loss`.
@@ -942,6 +1011,12 @@ class NLLLoss(_ClassLoss):
     def _mode(self, index_targets):
         return _kernels.NLL_INDEX
 
+    def _fast(self, input, target, want, grad_output):
+        if self.num_threads is not None or not _last_axis(self.axis):
+            return NotImplemented
+        return _fast_class(_NLL, input, target, self.weight, self.ignore_index, 0.0,
+                           self.reduction, want, grad_output)
+
 
 class BCEWithLogitsLoss(_ElementwiseLoss):
     """Binary cross-entropy with logits, with bound options.
@@ -981,6 +1056,13 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
         return _BinaryProblem(_kernels.BCE_LOGITS, input, target, self.weight,
                               self.pos_weight, self.reduction, self.num_threads)
 
+    def _fast(self, input, target, want, grad_output):
+        if self.weight is not None or self.pos_weight is not None or (
+                self.num_threads is not None):
+            return NotImplemented
+        return _fast_binary(_kernels.BCE_LOGITS, input, target, self.reduction, want,
+                            grad_output)
+
 
 class BCELoss(_ElementwiseLoss):
     """Binary cross-entropy of probabilities, with bound options.
@@ -1015,6 +1097,12 @@ class BCELoss(_ElementwiseLoss):
         return _BinaryProblem(_kernels.BCE_PROB, input, target, self.weight, None,
                               self.reduction, self.num_threads)
 
+    def _fast(self, input, target, want, grad_output):
+        if self.weight is not None or self.num_threads is not None:
+            return NotImplemented
+        return _fast_binary(_kernels.BCE_PROB, input, target, self.reduction, want,
+                            grad_output)
+
 
 class MSELoss(_ElementwiseLoss):
     """Mean squared error with bound options; see :func:`mse_loss`.
@@ -1043,3 +1131,8 @@ class MSELoss(_ElementwiseLoss):
     def _problem(self, input, target):
         return _BinaryProblem(_kernels.MSE, input, target, None, None,
                               self.reduction, self.num_threads)
+
+    def _fast(self, input, target, want, grad_output):
+        if self.num_threads is not None:
+            return NotImplemented
+        return _fast_binary(_kernels.MSE, input, target, self.reduction, want, grad_output)

@@ -4,6 +4,7 @@ import contextlib
 import os
 import platform
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any, Literal, Optional, overload
 
@@ -30,6 +31,78 @@ _forked_after_threads = False  # this process was forked after that
 # (num_threads=10**6: "libgomp: Thread creation failed"), so larger requests
 # are clamped; results are the same for any number of threads.
 MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
+
+
+class _BusyCpus:
+    """How many CPUs other processes keep busy: the CPU time all processes
+    used (/proc/stat) less this process's own (os.times), over the last
+    interval of at least ``period`` seconds, in CPUs. 0 where /proc/stat
+    cannot be read. A call whose ``num_threads`` is None gives a thread no
+    CPU is free for to nobody: a thread time-sharing a CPU with another
+    process finishes its share of a static schedule late, and the whole call
+    waits for it (with one of two cores busy, 2 threads ran at 0.56-0.78x of
+    1 thread). Results are the same bits for any number of threads."""
+
+    def __init__(self, period: float = 0.1, read_stat: Any = None,
+                 own_seconds: Any = None, clock: Any = None) -> None:
+        self.period = period
+        self.read_stat = read_stat or self._read_proc_stat
+        self.own_seconds = own_seconds or (lambda: sum(os.times()[:2]))
+        self.clock = clock or time.monotonic
+        self.tick = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+        self.busy = 0.0
+        self.last: Optional[tuple[float, float, float, float, int]] = None
+
+    @staticmethod
+    def _read_proc_stat() -> Optional[str]:
+        try:
+            with open("/proc/stat") as f:
+                return f.read(4096)
+        except OSError:
+            return None
+
+    def sample(self) -> Optional[tuple[float, float, float, float, int]]:
+        """(time, busy ticks, all ticks, own ticks, CPUs) now, or None."""
+        text = self.read_stat()
+        if not text:
+            return None
+        lines = text.splitlines()
+        fields = lines[0].split()
+        if fields[0] != "cpu" or len(fields) < 8:
+            return None
+        values = [float(v) for v in fields[1:9]]
+        idle = values[3] + values[4]                 # idle, iowait
+        cpus = sum(1 for line in lines[1:] if line.startswith("cpu"))
+        return (self.clock(), sum(values) - idle, sum(values),
+                self.own_seconds() * self.tick, max(cpus, 1))
+
+    def others(self) -> float:
+        """CPUs kept busy by other processes (updated every ``period``)."""
+        now = self.clock()
+        if self.last is not None and now - self.last[0] < self.period:
+            return self.busy
+        current = self.sample()
+        if current is None:
+            return 0.0
+        if self.last is not None:
+            elapsed = (current[2] - self.last[2]) / current[4]      # ticks per CPU
+            if elapsed > 0:
+                theirs = (current[1] - self.last[1]) - (current[3] - self.last[3])
+                self.busy = max(0.0, theirs / elapsed)
+        self.last = current
+        return self.busy
+
+    def threads(self, n: int) -> int:
+        """n threads, less those no CPU is free for (at least 1)."""
+        if n <= 1:
+            return n
+        busy = self.others()
+        cpus = self.last[4] if self.last is not None else (os.cpu_count() or 1)
+        free = cpus - busy
+        return max(1, min(n, int(free + 0.5)))
+
+
+_busy = _BusyCpus()
 
 
 def openmp_enabled() -> bool:
@@ -65,7 +138,10 @@ def get_num_threads() -> int:
         number of CPUs; at most ``max(64, 4 * os.cpu_count())`` (larger
         requests are clamped). Always 1 in a build without OpenMP, and in a
         process forked after fastloss ran a kernel on several threads
-        with GNU OpenMP (whose thread pool does not survive ``fork``).
+        with GNU OpenMP (whose thread pool does not survive ``fork``). A
+        call uses fewer while other processes keep CPUs busy (measured from
+        /proc/stat every 0.1 s), so that no thread waits for a CPU; the
+        results are the same for any number of threads.
 
     Examples
     --------
@@ -142,10 +218,14 @@ def num_threads(n: Optional[int]) -> Iterator[int]:
 
 
 def resolve_num_threads(num_threads: Optional[int]) -> int:
-    """The thread count a kernel call gets: explicit, else the default; 1 in
-    a child forked after threads were used (see _forked_after_threads)."""
+    """The thread count a kernel call gets: explicit, else the default less
+    the threads no CPU is free for (_BusyCpus); 1 in a child forked after
+    threads were used (see _forked_after_threads)."""
     global _threads_used
-    n = get_num_threads() if num_threads is None else int(check_num_threads(num_threads))
+    if num_threads is None:
+        n = _busy.threads(get_num_threads())
+    else:
+        n = int(check_num_threads(num_threads))
     if _forked_after_threads:
         return 1
     n = min(n, MAX_THREADS)

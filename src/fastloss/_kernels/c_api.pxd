@@ -28,6 +28,7 @@ cdef extern from "kernels.h" nogil:
     cdef enum fl_limits:
         FL_BLOCK_ELEMS
         FL_PARALLEL_MIN
+        FL_FAST_BLOCKS
         FL_CHUNK
         FL_LONG_BYTES
         FL_SMALL_PARTS
@@ -39,6 +40,7 @@ cdef extern from "kernels.h" nogil:
         FL_FN_LOG
         FL_FN_LOG1P
         FL_FN_LOG_SUM
+        FL_FN_LOG1P_UNIT
 
     int FL_VLF                 # float lanes of a vector on this SIMD path
     int FL_VLD                 # double lanes

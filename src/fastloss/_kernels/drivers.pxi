@@ -30,6 +30,7 @@
 
 import numpy as np
 
+cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -37,6 +38,8 @@ from libc.math cimport INFINITY, NAN, exp, fabs, log
 from libc.stdint cimport int64_t, uint64_t
 
 from fastloss._kernels.c_api cimport *
+
+cnp.import_array()
 
 # the modes, for the Python layer
 LSE = FL_LSE
@@ -752,29 +755,14 @@ def binary_loss(int mode,
 
 # ---------------------------------------------------------- input checks
 
-def check_targets(int mode,
-                  const int64_t[::1] target,    # IN (rows,) class indices
-                  const floating[::1] weight,   # IN (n_classes,) class weights (ones if none)
-                  Py_ssize_t n_outer, Py_ssize_t inner, int64_t ignore_index,
-                  int n_threads):
-    """The targets alone, walked as class_loss walks them (the same blocks,
-    rows in order): (the weight of the targets; their checksum; the first row
-    whose target is neither a class nor ignore_index, or -1, and the value
-    read there), which a class_loss call on the same targets returns too. For the "mean"
-    denominator a gradient's scale needs before its pass, and for a check
-    before a pass that writes into the caller's array."""
-    cdef Py_ssize_t n = weight.shape[0], rows = n_outer * inner
-    cdef Py_ssize_t groups, length, step, nck, n_blocks, blk, o, r0
-    cdef bint unit_w = True
-    cdef Py_ssize_t c
+cdef tuple targets_core(int mode, const int64_t* tp, const floating* wp, bint unit_w,
+                        Py_ssize_t n, Py_ssize_t n_outer, Py_ssize_t inner,
+                        int64_t ignore_index, int n_threads):
+    """check_targets on pointers."""
+    cdef Py_ssize_t rows = n_outer * inner, groups, length, step, nck, n_blocks, blk, o, r0
     cdef fl_ce_sums* sums
-    cdef const floating* wp = &weight[0] if n else NULL
-    cdef const int64_t* tp
     if rows == 0:
         return 0.0, 0, -1, 0
-    tp = &target[0]
-    for c in range(n):
-        unit_w = unit_w and weight[c] == 1.0
     class_blocks(mode, n_outer, n, inner, sizeof(floating), &groups, &length, &step)
     nck = (length + step - 1) // step
     n_blocks = groups * nck
@@ -793,6 +781,27 @@ def check_targets(int mode,
         return sums_total(mode, 0.0, n, sums, n_blocks)[1:]
     finally:
         PyMem_Free(sums)
+
+
+def check_targets(int mode,
+                  const int64_t[::1] target,    # IN (rows,) class indices
+                  const floating[::1] weight,   # IN (n_classes,) class weights (ones if none)
+                  Py_ssize_t n_outer, Py_ssize_t inner, int64_t ignore_index,
+                  int n_threads):
+    """The targets alone, walked as class_loss walks them (the same blocks,
+    rows in order): (the weight of the targets; their checksum; the first row
+    whose target is neither a class nor ignore_index, or -1, and the value
+    read there), which a class_loss call on the same targets returns too.
+    For the "mean" denominator a gradient's scale needs before its pass, and
+    for a check before a pass that writes into the caller's array."""
+    cdef Py_ssize_t n = weight.shape[0]
+    cdef bint unit_w
+    cdef double w_total
+    if n_outer * inner == 0:
+        return 0.0, 0, -1, 0
+    weight_facts(weight, n, 0.0, &unit_w, &w_total)
+    return targets_core(mode, &target[0], &weight[0] if n else NULL, unit_w, n, n_outer,
+                        inner, ignore_index, n_threads)
 
 
 def first_outside_unit(const floating[::1] a, int n_threads):
@@ -857,16 +866,325 @@ def copy_floor(const floating[::1] x, floating[::1] out, int n_threads):
 
 
 MATH_FUNCTIONS = {"exp": FL_FN_EXP, "log": FL_FN_LOG, "log1p": FL_FN_LOG1P,
-                  "log_sum": FL_FN_LOG_SUM}
+                  "log_sum": FL_FN_LOG_SUM, "log1p_unit": FL_FN_LOG1P_UNIT}
 
 
 def math_map(str name, const floating[::1] x, floating[::1] out):
     """out = name(x) through the kernels' vector functions, each on the range
     its contract in c/vmath.h states: "exp" (x <= 0), "log", "log1p" (every
-    value) and "log_sum" (x >= 1). For tests/test_simd_math.py."""
+    value), "log_sum" (x >= 1) and "log1p_unit" (0 <= x <= 1). For tests/test_simd_math.py."""
     cdef Py_ssize_t n = x.shape[0]
     if name not in MATH_FUNCTIONS:
         raise ValueError(f"math_map: unknown function {name!r}")
     if n == 0:
         return
     fl_map(MATH_FUNCTIONS[name], &x[0], &out[0], n)
+
+
+# ------------------------------------------------ small calls: the fast path
+#
+# A call on a small array (the minibatch of a training loop) costs mostly its
+# Python-level checks and conversions, not its kernel. The fast_* functions
+# take the arguments as the public function or loss method got them and, in
+# the common case (ndarrays, not subclasses, of float32/float64 in native
+# byte order, C-contiguous and aligned, at most FL_PARALLEL_MIN elements, so
+# one thread; options of their plain types; the class axis last), compute the
+# result with the cores, blocks and order of the general path, so its bits,
+# checking the targets as the kernels read them. Anything else, a refusal
+# included, returns NotImplemented: the caller then takes the general path,
+# which gives the same results and every error message.
+
+cdef object _float32 = np.float32
+cdef object _float64 = np.float64
+cdef object _int64 = np.int64
+
+cdef enum:
+    WANT_VALUE = 0
+    WANT_GRAD = 1
+    WANT_BOTH = 2
+    RED_NONE = 0
+    RED_MEAN = 1
+    RED_SUM = 2
+
+
+cdef inline int plain_array(object x) noexcept:
+    """The type number of a small plain float32/float64 ndarray, else -1."""
+    cdef cnp.ndarray a
+    cdef int t
+    if type(x) is not cnp.ndarray:
+        return -1
+    a = <cnp.ndarray>x
+    t = cnp.PyArray_TYPE(a)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        return -1
+    if not (cnp.PyArray_ISCARRAY_RO(a) and cnp.PyArray_ISNOTSWAPPED(a)):
+        return -1
+    if cnp.PyArray_SIZE(a) == 0 or cnp.PyArray_SIZE(a) > FL_PARALLEL_MIN:
+        return -1
+    return t
+
+
+cdef inline int reduction_code(object reduction) noexcept:
+    if type(reduction) is not str:
+        return -1
+    if reduction == "mean":
+        return RED_MEAN
+    if reduction == "sum":
+        return RED_SUM
+    if reduction == "none":
+        return RED_NONE
+    return -1
+
+
+cdef inline bint plain_number(object v, double* out) noexcept:
+    """A Python float or int (not bool) as a double."""
+    if type(v) is float:
+        out[0] = <double>v
+        return True
+    if type(v) is int:
+        try:
+            out[0] = <double>v
+        except OverflowError:
+            return False
+        return True
+    return False
+
+
+cdef inline object scalar_of(int typenum, double v):
+    """v as a NumPy scalar of the input's dtype (beyond float32's range: inf)."""
+    cdef float f
+    if typenum == cnp.NPY_FLOAT32:
+        f = <float>v
+        return _float32(f)
+    return _float64(v)
+
+
+cdef inline double mean_of(double total, double denominator, bint empty_is_nan) noexcept:
+    """fastloss._api._mean, in C."""
+    if empty_is_nan and denominator == 0.0:
+        return NAN
+    return total / denominator
+
+
+cdef void softmax_blocks(int op, const floating* xp, floating* op_, Py_ssize_t rows,
+                         Py_ssize_t n) noexcept nogil:
+    """The blocks of logsumexp/softmax of C-contiguous rows, as the general path."""
+    cdef Py_ssize_t rpb = rows_per_block(n), blk, r0
+    cdef Py_ssize_t ostride = 1 if op == FL_LSE else n
+    for blk in range((rows + rpb - 1) // rpb):
+        r0 = blk * rpb
+        fl_softmax_rows(op, xp + r0 * n, op_ + r0 * ostride, min(rpb, rows - r0), n)
+
+
+def fast_softmax(x, int op):
+    """logsumexp (op LSE), softmax or log_softmax of x along its last axis."""
+    cdef int t = plain_array(x)
+    cdef cnp.ndarray a, out
+    cdef int nd
+    cdef Py_ssize_t n, rows
+    if t < 0 or cnp.PyArray_NDIM(<cnp.ndarray>x) == 0:
+        return NotImplemented                  # a 0-d array has no last axis
+    a = <cnp.ndarray>x
+    nd = cnp.PyArray_NDIM(a)
+    n = cnp.PyArray_DIM(a, nd - 1)
+    rows = cnp.PyArray_SIZE(a) // n
+    out = cnp.PyArray_EMPTY(nd - 1 if op == FL_LSE else nd, cnp.PyArray_DIMS(a), t, 0)
+    if t == cnp.NPY_FLOAT32:
+        softmax_blocks(op, <const float*>cnp.PyArray_DATA(a), <float*>cnp.PyArray_DATA(out),
+                       rows, n)
+    else:
+        softmax_blocks(op, <const double*>cnp.PyArray_DATA(a),
+                       <double*>cnp.PyArray_DATA(out), rows, n)
+    if nd == 1 and op == FL_LSE:
+        return out[()]
+    return out
+
+
+cdef object class_fast(int mode, cnp.ndarray x, const floating* wp, Py_ssize_t n,
+                       cnp.ndarray target, int64_t ignore_index, double eps, int red,
+                       int want, double grad_output):
+    """class_fast_weighted, with ones for the class weights where wp is NULL."""
+    cdef Py_ssize_t c
+    cdef int t = cnp.PyArray_TYPE(x)
+    cdef floating* ones = NULL
+    if wp == NULL:                        # no class weights: ones, as the general path
+        ones = <floating*>PyMem_Malloc(n * sizeof(floating))
+        if ones == NULL:
+            raise MemoryError()
+        for c in range(n):
+            ones[c] = 1
+        wp = ones
+    try:
+        return class_fast_weighted(mode, x, wp, n, target, ignore_index, eps, red, want,
+                                   grad_output)
+    finally:
+        PyMem_Free(ones)
+
+
+cdef object class_fast_weighted(int mode, cnp.ndarray x, const floating* wp, Py_ssize_t n,
+                                cnp.ndarray target, int64_t ignore_index, double eps,
+                                int red, int want, double grad_output):
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0)
+    cdef const floating* xp = <const floating*>cnp.PyArray_DATA(x)
+    cdef const int64_t* tp = <const int64_t*>cnp.PyArray_DATA(target)
+    cdef floating one = 1
+    cdef floating* lp = NULL
+    cdef floating* gp = NULL
+    cdef cnp.ndarray loss = None, grad = None
+    cdef bint unit_w = True, empty_is_nan = mode == FL_CE_INDEX and eps > 0.0
+    cdef double w_total = 0.0, scale = 1.0, total, denominator, pre_weight = 0.0
+    cdef uint64_t pre_check = 0
+    cdef bint prepass = want != WANT_VALUE and red == RED_MEAN
+    cdef Py_ssize_t c
+    cdef int t = cnp.PyArray_TYPE(x)
+    for c in range(n):
+        unit_w = unit_w and wp[c] == 1.0
+        if eps > 0.0:
+            w_total += wp[c]
+    if red == RED_NONE and want != WANT_GRAD:
+        loss = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(x), t, 0)
+        lp = <floating*>cnp.PyArray_DATA(loss)
+    if want != WANT_VALUE:
+        grad = cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(x), t, 0)
+        gp = <floating*>cnp.PyArray_DATA(grad)
+        scale = grad_output
+    if prepass:
+        pre_weight, pre_check, bad, _ = targets_core(mode, tp, wp, unit_w, n, rows, 1,
+                                                     ignore_index, 1)
+        if bad >= 0:
+            return NotImplemented
+        scale = mean_of(grad_output, pre_weight, empty_is_nan)
+    total, denominator, check, bad, _ = class_loss_core(
+        mode, xp, rows, n, 1, tp, NULL, wp, unit_w, w_total, ignore_index, eps, lp, gp,
+        &one, 0, scale, 1)
+    if bad >= 0 or (prepass and check != pre_check):
+        return NotImplemented
+    if prepass:
+        denominator = pre_weight
+    if want == WANT_GRAD:
+        return grad
+    if red == RED_NONE:
+        value = loss
+    elif red == RED_SUM:
+        value = scalar_of(t, total)
+    else:
+        value = scalar_of(t, mean_of(total, denominator, empty_is_nan))
+    return value if want == WANT_VALUE else (value, grad)
+
+
+def fast_class(int mode, x, target, weight, ignore_index, label_smoothing, reduction,
+               int want, grad_output):
+    """cross_entropy (mode CE_INDEX) or nll_loss (NLL_INDEX) of (N, C) logits
+    and (N,) class indices; want 0: the value, 1: grad, 2: value_and_grad."""
+    cdef int t = plain_array(x), red = reduction_code(reduction), tt
+    cdef cnp.ndarray a, tg, w = None
+    cdef Py_ssize_t n, rows
+    cdef int64_t ii
+    cdef double eps, go = 1.0
+    if t < 0 or red < 0 or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2:
+        return NotImplemented
+    if type(ignore_index) is not int or not plain_number(label_smoothing, &eps):
+        return NotImplemented
+    if not (0.0 <= eps <= 1.0) or (mode == FL_NLL_INDEX and eps != 0.0):
+        return NotImplemented
+    try:
+        ii = ignore_index
+    except OverflowError:
+        return NotImplemented
+    if want == WANT_GRAD:
+        if not plain_number(grad_output, &go) or (red == RED_NONE and go != 1.0):
+            return NotImplemented
+    a = <cnp.ndarray>x
+    rows = cnp.PyArray_DIM(a, 0)
+    n = cnp.PyArray_DIM(a, 1)
+    if type(target) is not cnp.ndarray:
+        return NotImplemented
+    tg = <cnp.ndarray>target
+    tt = cnp.PyArray_TYPE(tg)
+    if (cnp.PyArray_NDIM(tg) != 1 or cnp.PyArray_DIM(tg, 0) != rows
+            or not cnp.PyArray_ISINTEGER(tg)
+            or (cnp.PyArray_ISUNSIGNED(tg) and cnp.PyArray_ITEMSIZE(tg) == 8)):
+        return NotImplemented
+    if tt != cnp.NPY_INT64 or not (cnp.PyArray_ISCARRAY_RO(tg)
+                                   and cnp.PyArray_ISNOTSWAPPED(tg)):
+        tg = tg.astype(_int64)
+    if weight is not None:
+        if (type(weight) is not cnp.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>weight) != 1
+                or cnp.PyArray_DIM(<cnp.ndarray>weight, 0) != n):
+            return NotImplemented
+        w = <cnp.ndarray>weight
+        if cnp.PyArray_TYPE(w) != t or not (cnp.PyArray_ISCARRAY_RO(w)
+                                            and cnp.PyArray_ISNOTSWAPPED(w)):
+            if not cnp.PyArray_ISFLOAT(w):
+                return NotImplemented
+            w = w.astype(a.dtype)
+    if t == cnp.NPY_FLOAT32:
+        return class_fast(mode, a, <const float*>(cnp.PyArray_DATA(w) if w is not None
+                                                  else NULL), n, tg, ii, eps, red, want, go)
+    return class_fast(mode, a, <const double*>(cnp.PyArray_DATA(w) if w is not None
+                                               else NULL), n, tg, ii, eps, red, want, go)
+
+
+cdef object binary_fast(int mode, cnp.ndarray x, cnp.ndarray target, int red, int want,
+                        double grad_output, floating dummy):
+    cdef Py_ssize_t size = cnp.PyArray_SIZE(x), n_blocks, blk, e, k
+    cdef const floating* xp = <const floating*>cnp.PyArray_DATA(x)
+    cdef const floating* tp = <const floating*>cnp.PyArray_DATA(target)
+    cdef floating* lp = NULL
+    cdef floating* gp = NULL
+    cdef cnp.ndarray loss = None, grad = None
+    cdef double scale = 1.0, total
+    cdef double part[FL_FAST_BLOCKS]
+    cdef int t = cnp.PyArray_TYPE(x), nd = cnp.PyArray_NDIM(x)
+    if mode == FL_BCE_PROB:
+        for k in range(size):
+            if not (0.0 <= xp[k] <= 1.0 and 0.0 <= tp[k] <= 1.0):
+                return NotImplemented          # refused by the general path
+    if red == RED_NONE and want != WANT_GRAD:
+        loss = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), t, 0)
+        lp = <floating*>cnp.PyArray_DATA(loss)
+    if want != WANT_VALUE:
+        grad = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), t, 0)
+        gp = <floating*>cnp.PyArray_DATA(grad)
+        scale = mean_of(grad_output, size, False) if red == RED_MEAN else grad_output
+    n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
+    for blk in range(n_blocks):
+        e = blk * FL_BLOCK_ELEMS
+        part[blk] = fl_binary_run(mode, xp + e, tp + e, NULL, 1.0, NULL, 1.0, NULL, 1.0, scale,
+                                  lp + e if lp != NULL else NULL,
+                                  gp + e if gp != NULL else NULL,
+                                  min(<Py_ssize_t>FL_BLOCK_ELEMS, size - e))
+    total = sum_blocks(part, n_blocks, 1)
+    if want == WANT_GRAD:
+        return grad
+    if red == RED_NONE:
+        value = loss
+    elif red == RED_SUM:
+        value = scalar_of(t, total)
+    else:
+        value = scalar_of(t, mean_of(total, size, False))
+    return value if want == WANT_VALUE else (value, grad)
+
+
+def fast_binary(int mode, x, target, reduction, int want, grad_output):
+    """BCE with logits, BCE or MSE without weights, of x and a target of its
+    dtype and shape; want as fast_class."""
+    cdef int t = plain_array(x), red = reduction_code(reduction)
+    cdef cnp.ndarray a, tg
+    cdef double go = 1.0
+    cdef int k
+    if t < 0 or red < 0 or plain_array(target) != t:
+        return NotImplemented
+    a = <cnp.ndarray>x
+    tg = <cnp.ndarray>target
+    if cnp.PyArray_NDIM(a) == 0 or cnp.PyArray_NDIM(tg) != cnp.PyArray_NDIM(a):
+        return NotImplemented
+    for k in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_DIM(a, k) != cnp.PyArray_DIM(tg, k):
+            return NotImplemented
+    if want == WANT_GRAD:
+        if not plain_number(grad_output, &go) or (red == RED_NONE and go != 1.0):
+            return NotImplemented
+    if t == cnp.NPY_FLOAT32:
+        return binary_fast(mode, a, tg, red, want, go, <float>0)
+    return binary_fast(mode, a, tg, red, want, go, <double>0)

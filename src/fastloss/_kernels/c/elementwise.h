@@ -7,47 +7,118 @@
 
 /* ===================================================== elementwise losses */
 
+/* How an operand of fl_binary_body is given: not at all (a weight or
+ * positive weight of 1, never multiplied), as one value, or as a run of n
+ * elements. */
+#ifndef FL_OPERAND_KINDS
+#define FL_OPERAND_KINDS
+enum { FL_OP_UNIT = 0, FL_OP_ONE = 1, FL_OP_RUN = 2 };
+#endif
+
+/* fl_binary_vec_f, fl_binary_vec_d: the elements j..j+k-1 (k lanes of one
+ * vector, k == FL_VL for a full one) of fl_binary_body; returns the losses,
+ * unused lanes 0. mode and the kinds are constants where it is inlined. */
+FL_INLINE FL_V FL_NAME(fl_binary_vec_)(const int mode, const int wk, const int pk,
+                                       const int gk, const int want_loss, const int want_grad,
+                                       const FL_T* x, const FL_T* t, const FL_T* w,
+                                       FL_V w1, const FL_T* pw, FL_V pw1, const FL_T* go,
+                                       FL_V go1, FL_V gsc, FL_T* loss, FL_T* grad,
+                                       ptrdiff_t j, ptrdiff_t k)
+{
+    const FL_V zero = FL_VOP(set1)(0);
+    const int full = k == FL_VL;
+#define FL_LOAD(p, fill) (full ? FL_VOP(load)((p) + j) : FL_VOP(load_part)((p) + j, k, fill))
+    FL_V xv = FL_LOAD(x, 0), tv = FL_LOAD(t, 0), v, g = zero;
+    FL_V wv = wk == FL_OP_RUN ? FL_LOAD(w, 0) : w1;
+    if (mode == FL_BCE_LOGITS) {
+        FL_V pwv = pk == FL_OP_RUN ? FL_LOAD(pw, 0) : pw1;
+        v = FL_NAME(fl_bce_logits_)(xv, tv, pwv, pk != FL_OP_UNIT);
+        if (want_grad) g = FL_NAME(fl_bce_logits_grad_)(xv, tv, pwv, pk != FL_OP_UNIT);
+    } else if (mode == FL_BCE_PROB) {
+        v = FL_NAME(fl_bce_prob_)(xv, tv);
+        if (want_grad) g = FL_NAME(fl_bce_prob_grad_)(xv, tv);
+    } else {
+        v = FL_NAME(fl_mse_)(xv, tv);
+        g = FL_NAME(fl_mse_grad_)(xv, tv);
+    }
+    if (wk != FL_OP_UNIT) {
+        v = wv * v;
+        g = wv * g;
+    }
+    if (want_grad) g = (gk == FL_OP_RUN ? gsc * FL_LOAD(go, 0) : go1) * g;
+    /* Where two operands of one operation are NaN (x and t, a weight and a
+     * loss), which NaN comes out depends on the operand order the compiler
+     * chose for that copy of the code (the loop's, the tail's): such results
+     * are made the one quiet NaN, so that an element's bits do not depend on
+     * where it sits. MSE and BCE without weights have no such operation. */
+    if (mode == FL_BCE_LOGITS || wk != FL_OP_UNIT || gk == FL_OP_RUN) {
+        const FL_V nan = FL_VOP(set1)(NAN);
+        v = FL_VOP(select)(v == v, v, nan);
+        if (want_grad) g = FL_VOP(select)(g == g, g, nan);
+    }
+    if (want_grad) {
+        if (full) FL_VOP(store)(grad + j, g); else FL_VOP(store_part)(grad + j, g, k);
+    }
+    if (want_loss) {
+        if (full) FL_VOP(store)(loss + j, v); else FL_VOP(store_part)(loss + j, v, k);
+    }
+#undef FL_LOAD
+    return full ? v : FL_VOP(select)(FL_VOP(lane_lt)(k), v, zero);
+}
+
+/* fl_binary_body_f, fl_binary_body_d: fl_binary_run for given kinds of the
+ * operands (wk, pk, gk) and outputs; inlined with constants, each
+ * combination is a loop without tests */
+FL_INLINE double FL_NAME(fl_binary_body_)(const int mode, const int wk, const int pk,
+                                          const int gk, const int want_loss, const int want_grad,
+                                          const FL_T* x, const FL_T* t, const FL_T* w, FL_T w1,
+                                          const FL_T* pw, FL_T pw1, const FL_T* go, FL_T go1,
+                                          double g_scale, FL_T* loss, FL_T* grad, ptrdiff_t n)
+{
+    vd a0 = vd_set1(0.0), a1 = a0;
+    const FL_V gsc = FL_VOP(set1)((FL_T)g_scale), w1v = FL_VOP(set1)(w1);
+    const FL_V pw1v = FL_VOP(set1)(pw1), go1v = gsc * FL_VOP(set1)(go1);
+    ptrdiff_t j = 0;
+    for (; j + FL_VL <= n; j += FL_VL)
+        FL_NAME(fl_acc_)(&a0, &a1, FL_NAME(fl_binary_vec_)(
+            mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1v, pw, pw1v, go, go1v, gsc,
+            loss, grad, j, FL_VL));
+    if (j < n)
+        FL_NAME(fl_acc_)(&a0, &a1, FL_NAME(fl_binary_vec_)(
+            mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1v, pw, pw1v, go, go1v, gsc,
+            loss, grad, j, n - j));
+    return vd_hsum(a0 + a1);
+}
+
 /* fl_binary_run_f, fl_binary_run_d: the loss and gradient of n elements; x, t
  * contiguous; w, pw, go each a contiguous run, or NULL for the single value
- * w1, pw1, go1. loss / grad are written unless NULL; returns the sum of the
- * losses (double). */
+ * w1, pw1, go1 (the weight is not read by MSE, the positive weight only by
+ * BCE with logits). loss / grad are written unless NULL; returns the sum of
+ * the losses (double). The unweighted losses with one grad_output have a
+ * loop each; the rest share one with the operands' kinds tested inside.
+ * A weight of 1 given as one value is never multiplied (x 1 is exact). */
 static double FL_NAME(fl_binary_run_)(int mode, const FL_T* x, const FL_T* t,
                                       const FL_T* w, FL_T w1, const FL_T* pw, FL_T pw1,
                                       const FL_T* go, FL_T go1, double g_scale,
                                       FL_T* loss, FL_T* grad, ptrdiff_t n)
 {
-    vd a0 = vd_set1(0.0), a1 = a0;
-    const FL_V one = FL_VOP(set1)(1), zero = FL_VOP(set1)(0);
-    const FL_V gsc = FL_VOP(set1)((FL_T)g_scale);
-    for (ptrdiff_t j = 0; j < n; j += FL_VL) {
-        ptrdiff_t k = n - j < FL_VL ? n - j : FL_VL;
-        int full = k == FL_VL;
-        FL_V xv = full ? FL_VOP(load)(x + j) : FL_VOP(load_part)(x + j, k, 0);
-        FL_V tv = full ? FL_VOP(load)(t + j) : FL_VOP(load_part)(t + j, k, 0);
-        FL_V wv = w == NULL ? FL_VOP(set1)(w1) : FL_VOP(load_part)(w + j, k, 0);
-        FL_V v, g = zero;
-        if (mode == FL_BCE_LOGITS) {
-            FL_V pwv = pw == NULL ? FL_VOP(set1)(pw1) : FL_VOP(load_part)(pw + j, k, 0);
-            v = FL_NAME(fl_bce_logits_)(xv, tv, wv, pwv);
-            if (grad != NULL) g = FL_NAME(fl_bce_logits_grad_)(xv, tv, pwv);
-        } else if (mode == FL_BCE_PROB) {
-            v = FL_NAME(fl_bce_prob_)(xv, tv, wv);
-            if (grad != NULL) g = FL_NAME(fl_bce_prob_grad_)(xv, tv);
-        } else {
-            v = FL_NAME(fl_mse_)(xv, tv);
-            g = FL_NAME(fl_mse_grad_)(xv, tv);
-            wv = one;
-        }
-        if (grad != NULL) {
-            FL_V gov = go == NULL ? FL_VOP(set1)(go1) : FL_VOP(load_part)(go + j, k, 0);
-            g = (gsc * gov) * (wv * g);
-            if (full) FL_VOP(store)(grad + j, g); else FL_VOP(store_part)(grad + j, g, k);
-        }
-        if (loss != NULL) {
-            if (full) FL_VOP(store)(loss + j, v); else FL_VOP(store_part)(loss + j, v, k);
-        }
-        if (!full) v = FL_VOP(select)(FL_VOP(lane_lt)(k), v, zero);
-        FL_NAME(fl_acc_)(&a0, &a1, v);
+    int wk = mode == FL_MSE ? FL_OP_UNIT : w != NULL ? FL_OP_RUN : w1 == 1 ? FL_OP_UNIT : FL_OP_ONE;
+    int pk = mode != FL_BCE_LOGITS ? FL_OP_UNIT
+             : pw != NULL ? FL_OP_RUN : pw1 == 1 ? FL_OP_UNIT : FL_OP_ONE;
+    int gk = go != NULL ? FL_OP_RUN : FL_OP_ONE;
+    int want_loss = loss != NULL, want_grad = grad != NULL;
+#define FL_BODY(mode_, l_, g_) FL_NAME(fl_binary_body_)(mode_, FL_OP_UNIT, FL_OP_UNIT, \
+        FL_OP_ONE, l_, g_, x, t, NULL, 1, NULL, 1, NULL, go1, g_scale, loss, grad, n)
+#define FL_BODIES(mode_) \
+    (want_grad ? (want_loss ? FL_BODY(mode_, 1, 1) : FL_BODY(mode_, 0, 1)) \
+               : (want_loss ? FL_BODY(mode_, 1, 0) : FL_BODY(mode_, 0, 0)))
+    if (wk == FL_OP_UNIT && pk == FL_OP_UNIT && gk == FL_OP_ONE) {
+        if (mode == FL_BCE_LOGITS) return FL_BODIES(FL_BCE_LOGITS);
+        if (mode == FL_BCE_PROB) return FL_BODIES(FL_BCE_PROB);
+        return FL_BODIES(FL_MSE);
     }
-    return vd_hsum(a0 + a1);
+#undef FL_BODIES
+#undef FL_BODY
+    return FL_NAME(fl_binary_body_)(mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1, pw,
+                                    pw1, go, go1, g_scale, loss, grad, n);
 }

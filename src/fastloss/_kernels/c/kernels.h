@@ -59,6 +59,8 @@ enum fl_limits {
     FL_BLOCK_ELEMS = 2048,
     /* below this many elements a parallel region costs more than it saves */
     FL_PARALLEL_MIN = 32768,
+    /* the most blocks of elements of a one-thread call */
+    FL_FAST_BLOCKS = FL_PARALLEL_MIN / FL_BLOCK_ELEMS + 1,
     /* long rows are cut into chunks of FL_CHUNK elements (see fl_long_rows) */
     FL_CHUNK = 4096,
     FL_LONG_BYTES = 262144,

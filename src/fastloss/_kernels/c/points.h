@@ -91,42 +91,64 @@
 /* ============================= part 2: elementwise losses, per element type */
 #ifdef FL_T
 
-/* fl_bce_logits_f, fl_bce_logits_d: BCE with logits at x, weight w, positive
- * weight pw: w ((1 - t) x - c logsigmoid(x)), c = 1 + (pw - 1) t, written
- * without cancellation: x >= 0: (1 - t) x + c L, x < 0: -pw t x + c L,
- * L = log(1 + exp(-|x|)); at x = -inf NaN, as torch's (1 - t) x + c (-x). */
-FL_INLINE FL_V FL_NAME(fl_bce_logits_)(FL_V x, FL_V t, FL_V w, FL_V pw)
+/* fl_neg_abs_f, fl_neg_abs_d: -|x| (the sign bit set; NaN stays NaN) */
+FL_INLINE FL_V FL_NAME(fl_neg_abs_)(FL_V x)
+{
+    const FL_VU sign = ((FL_VU){0} + 1) << (FL_BITS - 1);   /* not set1(-0.0): +0 */
+    return FL_VOP(from_bits)(FL_VOP(bits)(x) | sign);
+}
+
+/* fl_bce_slope_f, fl_bce_slope_d: a, the factor of x in BCE with logits
+ * written as a x + c L: 1 - t for x >= 0, -pw t for x < 0 (has_pw 0: pw = 1,
+ * not read: a = [x >= 0] - t) */
+FL_INLINE FL_V FL_NAME(fl_bce_slope_)(FL_V x, FL_V t, FL_V pw, const int has_pw)
 {
     const FL_V one = FL_VOP(set1)(1), zero = FL_VOP(set1)(0);
-    FL_V ax = FL_VOP(max)(x, -x);                    /* |x| */
-    FL_V ez = FL_VOP(exp_neg)(-ax);                  /* exp(-|x|) */
-    FL_V L = FL_VOP(log1p)(ez);                      /* log(1 + exp(-|x|)) */
-    FL_V c = one + (pw - one) * t;                   /* 1 + (pw - 1) t */
-    typeof(x > x) pos = x >= zero;
-    FL_V v = w * (FL_VOP(select)(pos, (one - t) * x, -(pw * t) * x) + c * L);
+    if (has_pw) return FL_VOP(select)(x >= zero, one - t, -(pw * t));
+    return FL_VOP(from_bits)((FL_VU)(x >= zero) & FL_VOP(bits)(one)) - t;
+}
+
+/* fl_bce_logits_f, fl_bce_logits_d: BCE with logits at x without its weight,
+ * positive weight pw (has_pw 0: pw = 1, not read): (1 - t) x - c logsigmoid(x),
+ * c = 1 + (pw - 1) t, written without cancellation as a x + c L, a from
+ * fl_bce_slope, L = log(1 + exp(-|x|)) by log1p_unit (exp(-|x|) is in
+ * [0, 1]); at x = -inf NaN, as torch's (1 - t) x + c (-x). */
+FL_INLINE FL_V FL_NAME(fl_bce_logits_)(FL_V x, FL_V t, FL_V pw, const int has_pw)
+{
+    const FL_V one = FL_VOP(set1)(1);
+    FL_V L = FL_VOP(log1p_unit)(FL_VOP(exp_neg)(FL_NAME(fl_neg_abs_)(x)));
+    FL_V a = FL_NAME(fl_bce_slope_)(x, t, pw, has_pw);
+    FL_V v = has_pw ? a * x + (one + (pw - one) * t) * L : a * x + L;
     return FL_VOP(select)(x == -INFINITY, FL_VOP(set1)(NAN), v);
 }
 
 /* fl_bce_logits_grad_f, fl_bce_logits_grad_d: its derivative in x without the
- * weight, c sigmoid(x) - pw t, from q = sigmoid(-|x|) (the exp is the value's:
- * inlined together, they share it) */
-FL_INLINE FL_V FL_NAME(fl_bce_logits_grad_)(FL_V x, FL_V t, FL_V pw)
+ * weight, c sigmoid(x) - pw t = a - c q for x >= 0 and a + c q for x < 0,
+ * q = sigmoid(-|x|) = z / (1 + z), z = exp(-|x|) (the value's: inlined
+ * together, they share it) */
+FL_INLINE FL_V FL_NAME(fl_bce_logits_grad_)(FL_V x, FL_V t, FL_V pw, const int has_pw)
 {
     const FL_V one = FL_VOP(set1)(1), zero = FL_VOP(set1)(0);
-    FL_V ez = FL_VOP(exp_neg)(-FL_VOP(max)(x, -x));
-    FL_V c = one + (pw - one) * t;
-    FL_V q = ez / (one + ez);
-    return FL_VOP(select)(x >= zero, (one - t) - c * q, c * q - pw * t);
+    FL_V z = FL_VOP(exp_neg)(FL_NAME(fl_neg_abs_)(x));
+    FL_V q = z / (one + z);
+    FL_V a = FL_NAME(fl_bce_slope_)(x, t, pw, has_pw);
+    if (has_pw) {
+        FL_V c = one + (pw - one) * t;
+        return FL_VOP(select)(x >= zero, -c, c) * q + a;
+    }
+    /* -q for x >= 0: the sign bit where the mask is set */
+    FL_VU flip = (FL_VU)(x >= zero) & (((FL_VU){0} + 1) << (FL_BITS - 1));
+    return FL_VOP(from_bits)(FL_VOP(bits)(q) ^ flip) + a;
 }
 
-/* fl_bce_prob_f, fl_bce_prob_d: BCE of a probability x, weight w:
- * -w (t log x + (1 - t) log(1 - x)), each log clamped at -100 (torch) */
-FL_INLINE FL_V FL_NAME(fl_bce_prob_)(FL_V x, FL_V t, FL_V w)
+/* fl_bce_prob_f, fl_bce_prob_d: BCE of a probability x without its weight:
+ * -(t log x + (1 - t) log(1 - x)), each log clamped at -100 (torch) */
+FL_INLINE FL_V FL_NAME(fl_bce_prob_)(FL_V x, FL_V t)
 {
     const FL_V one = FL_VOP(set1)(1);
     FL_V l1 = FL_VOP(max)(FL_VOP(set1)(-100), FL_VOP(log)(x));
     FL_V l0 = FL_VOP(max)(FL_VOP(set1)(-100), FL_VOP(log1p)(-x));
-    return -(w * (t * l1 + (one - t) * l0));
+    return -(t * l1 + (one - t) * l0);
 }
 
 /* fl_bce_prob_grad_f, fl_bce_prob_grad_d: its derivative without the weight,

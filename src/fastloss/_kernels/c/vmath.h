@@ -68,6 +68,21 @@ static const float fl_log1p_poly_f[] = {
     -0x1.383022p-4f, 0x1.084864p-3f, -0x1.0f3766p-3f, 0x1.22719cp-3f, -0x1.54276ep-3f,
     0x1.99a3f2p-3f, -0x1.000426p-2f, 0x1.55555p-2f, -0x1.fffff8p-2f,
 };
+/* log1p_unit, log1p(z) for z in [0, 1] (the log(1 + exp(-|x|)) of BCE with
+ * logits): in float z + z^2 Q(z), Q's coefficients (highest degree first)
+ * fitted on [0, 1] for the smallest maximum relative error of the result;
+ * in double 2 atanh(s), s = z / (2 + z) in [0, 1/3], as 2s + 2s w R(w),
+ * w = s^2 <= 1/9, R fitted likewise (both degree 8, Remez; the fit was not
+ * kept, the contract is what the tests measure). */
+static const float fl_log1p_unit_poly_f[] = {
+    -0x1.b2f57p-9f, 0x1.4b0828p-6f, -0x1.d86316p-5f, 0x1.b579bap-4f, -0x1.3a7a7ep-3f,
+    0x1.935c9ep-3f, -0x1.ff26ep-3f, 0x1.554df0p-2f, -0x1.ffffd2p-2f,
+};
+static const double fl_log1p_unit_poly_d[] = {
+    0x1.6b4f6017df7e5p-4, 0x1.959ea5c2267bep-5, 0x1.163f696145dd9p-4, 0x1.3aa92873fd456p-4,
+    0x1.74624fee73561p-4, 0x1.c71c4a6daee7cp-4, 0x1.2492497829d24p-3, 0x1.99999998ebdd0p-3,
+    0x1.5555555555937p-2,
+};
 static const double fl_atanh_series_d[] = {
     2.0 / 23.0, 2.0 / 21.0, 2.0 / 19.0, 2.0 / 17.0, 2.0 / 15.0, 2.0 / 13.0,
     2.0 / 11.0, 2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0,
@@ -102,6 +117,23 @@ FL_INLINE vd vd_log1p_core(vd f)
     vd R = vd_horner(w, fl_atanh_series_d, 11) * w;
     vd h = 0.5 * f * f;
     return f - (h - s * (h + R));
+}
+
+/* vf_log1p_unit, vd_log1p_unit: log(1 + z) in each lane, without the range
+ * reduction and special cases of log1p: z + z^2 Q(z) (float), 2s + 2s w R(w)
+ * with s = z / (2 + z), w = s^2 (double).
+ *   Valid range: 0 <= z <= 1 (z = exp(-|x|)); NaN gives NaN
+ *   Max error:   2 ulp (vf_log1p_unit), 4 ulp (vd_log1p_unit) */
+FL_INLINE vf vf_log1p_unit(vf z)
+{
+    return (z * z) * vf_horner(z, fl_log1p_unit_poly_f, 9) + z;
+}
+
+FL_INLINE vd vd_log1p_unit(vd z)
+{
+    vd s = z / (2.0 + z);
+    vd s2 = s + s;
+    return (s2 * (s * s)) * vd_horner(s * s, fl_log1p_unit_poly_d, 9) + s2;
 }
 
 /* vf_log_exponent, vd_log_exponent: the exponent e of a normal x such that
@@ -181,7 +213,8 @@ FL_INLINE vf vf_log_sum(vd lo, vd hi)
 /* ------------------------------------------------- over arrays, for tests */
 
 /* the functions math_map (drivers.pxi) runs over an array */
-enum fl_fn { FL_FN_EXP = 0, FL_FN_LOG = 1, FL_FN_LOG1P = 2, FL_FN_LOG_SUM = 3 };
+enum fl_fn { FL_FN_EXP = 0, FL_FN_LOG = 1, FL_FN_LOG1P = 2, FL_FN_LOG_SUM = 3,
+             FL_FN_LOG1P_UNIT = 4 };
 
 FL_INLINE vf vf_apply(int fn, vf v)
 {
@@ -189,6 +222,7 @@ FL_INLINE vf vf_apply(int fn, vf v)
     case FL_FN_EXP: return vf_exp_neg(v);
     case FL_FN_LOG: return vf_log(v);
     case FL_FN_LOG1P: return vf_log1p(v);
+    case FL_FN_LOG1P_UNIT: return vf_log1p_unit(v);
     default: return vf_log_sum(vf_lo_d(v), vf_hi_d(v));
     }
 }
@@ -199,6 +233,7 @@ FL_INLINE vd vd_apply(int fn, vd v)
     case FL_FN_EXP: return vd_exp_neg(v);
     case FL_FN_LOG: return vd_log(v);
     case FL_FN_LOG1P: return vd_log1p(v);
+    case FL_FN_LOG1P_UNIT: return vd_log1p_unit(v);
     default: return vd_log_sum(v);
     }
 }

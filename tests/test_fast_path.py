@@ -1,0 +1,164 @@
+"""The fast path of small calls gives the general path's bits.
+
+A call on a small plain array (see drivers.pxi, fast_*) skips the Python
+layer's conversions; ``num_threads=1`` (or any option the fast path does not
+take) sends the same call through the general path. Every function and loss
+method, both dtypes, every reduction and option the fast path handles, rows
+in lanes and one at a time, special values: the two must agree byte for byte,
+and everything the fast path passes on must still be refused as before.
+"""
+
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss import _api
+
+from support import DTYPES, PARALLEL_MIN, logits
+
+SHAPES = [(1, 1), (5, 3), (32, 10), (37, 33), (8, 300), (3, 2049)]
+REDUCTIONS = ["none", "mean", "sum"]
+
+
+def same(a, b):
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b)
+        for p, q in zip(a, b):
+            same(p, q)
+        return
+    assert type(a) is type(b)
+    assert np.asarray(a).dtype == np.asarray(b).dtype
+    assert np.asarray(a).shape == np.asarray(b).shape
+    assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+def with_specials(x):
+    x = x.copy()
+    if x.shape[0] > 3 and x.shape[1] > 1:
+        x[1, 0] = np.inf
+        x[2, :] = -np.inf
+        x[3, -1] = np.nan
+    return x
+
+
+@pytest.fixture(params=[False, True], ids=["plain", "special"])
+def special(request):
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES + [(7,), (2, 3, 4)])
+def test_softmax_family(rng, dtype, shape, special):
+    x = logits(rng, shape, dtype)
+    if special and x.ndim == 2:
+        x = with_specials(x)
+    for fn in (fastloss.logsumexp, fastloss.softmax, fastloss.log_softmax):
+        same(fn(x), fn(x, num_threads=1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.2}, {"ignore_index": 1},
+                                     {"weight": "random"}],
+                         ids=["plain", "smoothed", "ignore", "weighted"])
+def test_class_losses(rng, dtype, shape, reduction, options, special):
+    x = logits(rng, shape, dtype)
+    if special:
+        x = with_specials(x)
+    y = rng.integers(0, shape[1], shape[0])
+    options = dict(options)
+    if options.get("weight") == "random":
+        options["weight"] = rng.uniform(0.5, 2.0, shape[1])
+    for target in (y, y.astype(np.int32), y.astype(np.uint8)):
+        for cls, kw in ((fastloss.CrossEntropyLoss, options),
+                        (fastloss.NLLLoss, {k: v for k, v in options.items()
+                                            if k != "label_smoothing"})):
+            fast = cls(reduction=reduction, **kw)
+            general = cls(reduction=reduction, num_threads=1, **kw)
+            same(fast(x, target), general(x, target))
+            same(fast.grad(x, target), general.grad(x, target))
+            same(fast.value_and_grad(x, target), general.value_and_grad(x, target))
+            if reduction != "none":
+                same(fast.grad(x, target, grad_output=0.37),
+                     general.grad(x, target, grad_output=0.37))
+        if "weight" not in options:
+            same(fastloss.cross_entropy(x, target, reduction=reduction, **options),
+                 fastloss.cross_entropy(x, target, reduction=reduction, num_threads=1,
+                                        **options))
+            kw = {k: v for k, v in options.items() if k != "label_smoothing"}
+            same(fastloss.nll_loss(x, target, reduction=reduction, **kw),
+                 fastloss.nll_loss(x, target, reduction=reduction, num_threads=1, **kw))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (7,), (2047,), (2049,), (32, 10), (3, 4, 5)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_elementwise_losses(rng, dtype, shape, reduction, special):
+    x = logits(rng, shape, dtype)
+    if special:
+        x.reshape(-1)[:3] = [np.inf, -np.inf, np.nan][:x.size]
+    t = rng.random(shape).astype(dtype)
+    with np.errstate(over="ignore"):
+        p = (1 / (1 + np.exp(-np.nan_to_num(x.astype(np.float64))))).astype(dtype)
+    for cls, a in ((fastloss.BCEWithLogitsLoss, x), (fastloss.BCELoss, p),
+                   (fastloss.MSELoss, x)):
+        fast, general = cls(reduction=reduction), cls(reduction=reduction, num_threads=1)
+        same(fast(a, t), general(a, t))
+        same(fast.grad(a, t), general.grad(a, t))
+        same(fast.value_and_grad(a, t), general.value_and_grad(a, t))
+    same(fastloss.binary_cross_entropy_with_logits(x, t, reduction=reduction),
+         fastloss.binary_cross_entropy_with_logits(x, t, reduction=reduction, num_threads=1))
+    same(fastloss.binary_cross_entropy(p, t, reduction=reduction),
+         fastloss.binary_cross_entropy(p, t, reduction=reduction, num_threads=1))
+    same(fastloss.mse_loss(x, t, reduction=reduction),
+         fastloss.mse_loss(x, t, reduction=reduction, num_threads=1))
+
+
+def test_the_fast_path_takes_the_common_case():
+    """It does take the calls it is for (else the tests above compare the
+    general path with itself)."""
+    x = np.zeros((32, 10), np.float32)
+    y = np.zeros(32, np.int64)
+    assert _api._fast_softmax(x, _api._SOFTMAX) is not NotImplemented
+    assert _api._fast_class(_api._CE, x, y, None, -100, 0.0, "mean", 0, 1.0) \
+        is not NotImplemented
+    assert _api._fast_binary(fastloss._kernels.kernels.MSE, x, x, "sum", 2, 1.0) \
+        is not NotImplemented
+    big = np.zeros((PARALLEL_MIN + 1,), np.float32)
+    assert _api._fast_softmax(big, _api._SOFTMAX) is NotImplemented
+    for bad in (x.astype(np.float16), x[:, ::2], x.astype(">f4"), np.asfortranarray(x[:4])):
+        assert _api._fast_softmax(bad, _api._SOFTMAX) is NotImplemented
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: fastloss.cross_entropy(np.zeros((4, 3)), [0, 1, 3, 0]), IndexError,
+     r"class index 3 at position \(2,\)"),
+    (lambda: fastloss.cross_entropy(np.zeros((4, 3)), np.array([0, 1, 3, 0])), IndexError,
+     r"class index 3 at position \(2,\)"),
+    (lambda: fastloss.CrossEntropyLoss().value_and_grad(np.zeros((4, 3)),
+                                                        np.array([0, -1, 2, 0])),
+     IndexError, r"class index -1 at position \(1,\)"),
+    (lambda: fastloss.cross_entropy(np.zeros((4, 3)), np.array([0, 1, 2, 0]),
+                                    reduction="avg"), ValueError, "reduction: expected"),
+    (lambda: fastloss.cross_entropy(np.zeros((4, 3)), np.array([0, 1, 2, 0]),
+                                    label_smoothing=1.5), ValueError, "label_smoothing"),
+    (lambda: fastloss.cross_entropy(np.zeros((4, 3)), np.array([0, 1, 2, 0]),
+                                    ignore_index=True), TypeError, "ignore_index"),
+    (lambda: fastloss.binary_cross_entropy(np.full(4, 1.5), np.zeros(4)), ValueError,
+     r"input: expected probabilities in \[0, 1\], got 1.5"),
+    (lambda: fastloss.mse_loss(np.zeros(4), np.zeros(3)), ValueError, "target: expected"),
+    # a 0-d array has no last axis (the fast path read the size of axis -1)
+    (lambda: fastloss.logsumexp(np.zeros(())), np.exceptions.AxisError,
+     "axis"),
+    (lambda: fastloss.softmax(np.zeros((), np.float32)), np.exceptions.AxisError, "axis"),
+    (lambda: fastloss.MSELoss(reduction="none").grad(np.zeros(4), np.zeros(4),
+                                                     grad_output=np.ones(5)),
+     ValueError, "grad_output: expected an array broadcastable"),
+    (lambda: fastloss.CrossEntropyLoss().grad(np.zeros((4, 3)), np.array([0, 1, 2, 0]),
+                                              grad_output=np.ones(2)),
+     ValueError, "grad_output: expected a real scalar"),
+])
+def test_refusals_are_the_general_paths(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
