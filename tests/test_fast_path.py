@@ -92,6 +92,22 @@ def test_class_losses(rng, dtype, shape, reduction, options, special):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_nll_of_many_elements_in_few_rows(rng, dtype, reduction):
+    """nll_loss's fast path takes any number of classes (it reads one
+    element a row): the general path's bits, on one thread or two."""
+    x = logits(rng, (1024, 100), dtype)
+    y = rng.integers(-1, 100, 1024)
+    for n_threads in (1, 2):
+        same(fastloss.nll_loss(x, y, reduction=reduction, ignore_index=-1),
+             fastloss.nll_loss(x, y, reduction=reduction, ignore_index=-1,
+                               num_threads=n_threads))
+    y[5] = 100
+    with pytest.raises(IndexError, match=r"class index 100 at position \(5,\)"):
+        fastloss.nll_loss(x, y, reduction=reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1,), (7,), (2047,), (2049,), (32, 10), (3, 4, 5)])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_elementwise_losses(rng, dtype, shape, reduction, special):
@@ -125,6 +141,12 @@ def test_the_fast_path_takes_the_common_case():
         is not NotImplemented
     assert _api._fast_binary(fastloss._kernels.kernels.MSE, x, x, "sum", 2, 1.0) \
         is not NotImplemented
+    # NLL's value reads one element a row: a larger array of few rows is taken
+    x_wide = np.zeros((32, PARALLEL_MIN), np.float32)
+    assert _api._fast_class(_api._NLL, x_wide, y, None, -100, 0.0, "mean", 0, 1.0) \
+        is not NotImplemented
+    assert _api._fast_class(_api._NLL, x_wide, y, None, -100, 0.0, "mean", 2, 1.0) \
+        is NotImplemented
     big = np.zeros((PARALLEL_MIN + 1,), np.float32)
     assert _api._fast_softmax(big, _api._SOFTMAX) is NotImplemented
     for bad in (x.astype(np.float16), x[:, ::2], x.astype(">f4"), np.asfortranarray(x[:4])):

@@ -34,6 +34,7 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.math cimport INFINITY, NAN, exp, fabs, log
 from libc.stdint cimport int64_t, uint64_t
 
@@ -907,8 +908,9 @@ cdef enum:
     RED_SUM = 2
 
 
-cdef inline int plain_array(object x) noexcept:
-    """The type number of a small plain float32/float64 ndarray, else -1."""
+cdef inline int plain_array(object x, Py_ssize_t limit=FL_PARALLEL_MIN) noexcept:
+    """The type number of a plain float32/float64 ndarray of at most limit
+    elements (the work a thread does at once), else -1."""
     cdef cnp.ndarray a
     cdef int t
     if type(x) is not cnp.ndarray:
@@ -919,7 +921,7 @@ cdef inline int plain_array(object x) noexcept:
         return -1
     if not (cnp.PyArray_ISCARRAY_RO(a) and cnp.PyArray_ISNOTSWAPPED(a)):
         return -1
-    if cnp.PyArray_SIZE(a) == 0 or cnp.PyArray_SIZE(a) > FL_PARALLEL_MIN:
+    if cnp.PyArray_SIZE(a) == 0 or cnp.PyArray_SIZE(a) > limit:
         return -1
     return t
 
@@ -1081,6 +1083,12 @@ def fast_class(int mode, x, target, weight, ignore_index, label_smoothing, reduc
     cdef Py_ssize_t n, rows
     cdef int64_t ii
     cdef double eps, go = 1.0
+    if t < 0 and mode == FL_NLL_INDEX and want == WANT_VALUE:
+        # NLL's value reads one element a row: the work is the rows'
+        t = plain_array(x, PY_SSIZE_T_MAX)
+        if t >= 0 and cnp.PyArray_NDIM(<cnp.ndarray>x) == 2 \
+                and cnp.PyArray_DIM(<cnp.ndarray>x, 0) > FL_PARALLEL_MIN:
+            t = -1
     if t < 0 or red < 0 or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2:
         return NotImplemented
     if type(ignore_index) is not int or not plain_number(label_smoothing, &eps):
