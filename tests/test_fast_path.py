@@ -180,7 +180,31 @@ def test_the_fast_path_takes_the_common_case():
     (lambda: fastloss.CrossEntropyLoss().grad(np.zeros((4, 3)), np.array([0, 1, 2, 0]),
                                               grad_output=np.ones(2)),
      ValueError, "grad_output: expected a real scalar"),
+    # an int beyond uint64 is an object array to NumPy (the fast path took it as a double)
+    (lambda: fastloss.CrossEntropyLoss().grad(np.zeros((4, 3)), np.array([0, 1, 2, 0]),
+                                              grad_output=2**64),
+     ValueError, "grad_output: expected a real scalar.*object array"),
+    (lambda: fastloss.MSELoss().grad(np.zeros(4), np.ones(4), grad_output=-2**70),
+     ValueError, "grad_output: expected a real scalar.*object array"),
 ])
 def test_refusals_are_the_general_paths(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", [fastloss.MSELoss, fastloss.BCELoss, fastloss.BCEWithLogitsLoss])
+def test_a_nan_grad_output_gives_the_same_bits_anywhere(dtype, loss):
+    """A NaN grad_output and a NaN gradient: two NaN operands, whose result
+    depended on the copy of the loop (the full vectors' or the tail's)."""
+    bits = np.uint32(0x7fc00123) if dtype == np.float32 else np.uint64(0x7ff8000000000123)
+    x = np.full(37, bits).view(dtype)
+    if loss is fastloss.BCELoss:                  # probabilities: NaN refused
+        x = np.full(37, 0.25, dtype)
+    t = np.zeros(37, dtype)
+    fn = loss(reduction="sum")
+    whole = fn.grad(x, t, grad_output=float("nan"))
+    assert np.isnan(whole).all()
+    for k in (1, 5, 33):
+        part = fn.grad(x[:k], t[:k], grad_output=float("nan"))
+        assert part.tobytes() == whole[:k].tobytes(), k

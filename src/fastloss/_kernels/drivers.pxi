@@ -939,15 +939,16 @@ cdef inline int reduction_code(object reduction) noexcept:
 
 
 cdef inline bint plain_number(object v, double* out) noexcept:
-    """A Python float or int (not bool) as a double."""
+    """A Python float or int (not bool) as a double; an int only as far as
+    NumPy makes it a number (np.asarray of one beyond uint64 is an object
+    array, which the general path refuses)."""
     if type(v) is float:
         out[0] = <double>v
         return True
     if type(v) is int:
-        try:
-            out[0] = <double>v
-        except OverflowError:
+        if not (-(1 << 63) <= v < (1 << 64)):
             return False
+        out[0] = <double>v
         return True
     return False
 

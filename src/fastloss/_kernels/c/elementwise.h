@@ -112,13 +112,18 @@ static double FL_NAME(fl_binary_run_)(int mode, const FL_T* x, const FL_T* t,
 #define FL_BODIES(mode_) \
     (want_grad ? (want_loss ? FL_BODY(mode_, 1, 1) : FL_BODY(mode_, 0, 1)) \
                : (want_loss ? FL_BODY(mode_, 1, 0) : FL_BODY(mode_, 0, 0)))
-    if (wk == FL_OP_UNIT && pk == FL_OP_UNIT && gk == FL_OP_ONE) {
-        if (mode == FL_BCE_LOGITS) return FL_BODIES(FL_BCE_LOGITS);
-        if (mode == FL_BCE_PROB) return FL_BODIES(FL_BCE_PROB);
-        return FL_BODIES(FL_MSE);
-    }
+    double total;
+    if (wk == FL_OP_UNIT && pk == FL_OP_UNIT && gk == FL_OP_ONE)
+        total = mode == FL_BCE_LOGITS ? FL_BODIES(FL_BCE_LOGITS)
+                : mode == FL_BCE_PROB ? FL_BODIES(FL_BCE_PROB) : FL_BODIES(FL_MSE);
+    else
+        total = FL_NAME(fl_binary_body_)(mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1,
+                                         pw, pw1, go, go1, g_scale, loss, grad, n);
 #undef FL_BODIES
 #undef FL_BODY
-    return FL_NAME(fl_binary_body_)(mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1, pw,
-                                    pw1, go, go1, g_scale, loss, grad, n);
+    /* a NaN scale makes every gradient NaN; which NaN depended on the copy
+     * of the loop when the gradient was NaN too: the one quiet NaN */
+    if (want_grad && (g_scale != g_scale || (go == NULL && go1 != go1)))
+        FL_NAME(fl_row_fill_)(grad, n, NAN);
+    return total;
 }
