@@ -493,17 +493,18 @@ cdef void class_loss_long(int mode, const floating* xp, const int64_t* targets,
                                                             keep, wy)
 
 
-cdef inline void weight_facts(const floating* wp, Py_ssize_t n, double eps,
-                              bint* unit_w, double* w_total) noexcept nogil:
-    """Whether each of the n class weights wp[0..n) is 1, and W, their sum
-    (with label smoothing only: 0 otherwise, see fl_ce_coef)."""
+cdef inline void weight_facts(const floating[::1] weight, Py_ssize_t n, double eps,
+                              bint* unit_w, double* w_total):
+    """Whether each of the n class weights is 1, and W, their sum (with label
+    smoothing only: 0 otherwise, see fl_ce_coef). A bounds-checked build
+    refuses a buffer of fewer than n."""
     cdef Py_ssize_t c
     unit_w[0] = True
     w_total[0] = 0.0
     for c in range(n):
-        unit_w[0] = unit_w[0] and wp[c] == 1.0
+        unit_w[0] = unit_w[0] and weight[c] == 1.0
         if eps > 0.0:
-            w_total[0] += wp[c]
+            w_total[0] += weight[c]
 
 
 cdef tuple class_loss_core(int mode, const floating* xp, Py_ssize_t n_outer, Py_ssize_t n,
@@ -601,6 +602,7 @@ def class_loss(int mode,
     cdef double w_total
     if rows == 0:
         return fl_ce_total(mode, label_smoothing, n, 0.0, 0.0), 0.0, 0, -1, 0
+    weight_facts(weight, n, label_smoothing, &unit_w, &w_total)
     if n:
         xp = &x[0, 0, 0]
         wp = &weight[0]
@@ -612,7 +614,6 @@ def class_loss(int mode,
         tp = &target[0]
     if loss.shape[0] != 0:
         lp = &loss[0]
-    weight_facts(wp, n, label_smoothing, &unit_w, &w_total)
     return class_loss_core(mode, xp, n_outer, n, inner, tp, pp, wp, unit_w, w_total,
                            ignore_index, label_smoothing, lp, gbase, &grad_rows[0], grs,
                            grad_scale, n_threads)
@@ -795,16 +796,13 @@ def check_targets(int mode,
     For the "mean" denominator a gradient's scale needs before its pass, and
     for a check before a pass that writes into the caller's array."""
     cdef Py_ssize_t n = weight.shape[0]
-    cdef const floating* wp = NULL
     cdef bint unit_w
     cdef double w_total
     if n_outer * inner == 0:
         return 0.0, 0, -1, 0
-    if n:
-        wp = &weight[0]
-    weight_facts(wp, n, 0.0, &unit_w, &w_total)
-    return targets_core(mode, &target[0], wp, unit_w, n, n_outer, inner, ignore_index,
-                        n_threads)
+    weight_facts(weight, n, 0.0, &unit_w, &w_total)
+    return targets_core(mode, &target[0], &weight[0] if n else NULL, unit_w, n, n_outer,
+                        inner, ignore_index, n_threads)
 
 
 def first_outside_unit(const floating[::1] a, int n_threads):
@@ -1036,12 +1034,16 @@ cdef object class_fast_weighted(int mode, cnp.ndarray x, const floating* wp, Py_
     cdef floating* lp = NULL
     cdef floating* gp = NULL
     cdef cnp.ndarray loss = None, grad = None
-    cdef bint unit_w, empty_is_nan = mode == FL_CE_INDEX and eps > 0.0
-    cdef double w_total, scale = 1.0, total, denominator, pre_weight = 0.0
+    cdef bint unit_w = True, empty_is_nan = mode == FL_CE_INDEX and eps > 0.0
+    cdef double w_total = 0.0, scale = 1.0, total, denominator, pre_weight = 0.0
     cdef uint64_t pre_check = 0
     cdef bint prepass = want != WANT_VALUE and red == RED_MEAN
+    cdef Py_ssize_t c
     cdef int t = cnp.PyArray_TYPE(x)
-    weight_facts(wp, n, eps, &unit_w, &w_total)
+    for c in range(n):
+        unit_w = unit_w and wp[c] == 1.0
+        if eps > 0.0:
+            w_total += wp[c]
     if red == RED_NONE and want != WANT_GRAD:
         loss = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(x), t, 0)
         lp = <floating*>cnp.PyArray_DATA(loss)
