@@ -154,48 +154,83 @@ FL_INLINE void FL_NAME(fl_grad_ab_)(const fl_ce_args* a, const double* gs, FL_V 
     *B = FL_NAME(fl_from_halves_)(cb);
 }
 
+/* fl_group_targets_f, fl_group_targets_d: the class-index targets of a
+ * group's first `rows` rows from r0, checked in vectors (fl_targets_vec,
+ * into checks): returns the lanes whose target is a class (all ones);
+ * *Y holds their targets, 0 in the other lanes */
+FL_INLINE FL_VI FL_NAME(fl_group_targets_)(const fl_ce_args* a, ptrdiff_t r0, ptrdiff_t rows,
+                                           fl_ce_sums* checks, FL_VI* Y)
+{
+    vi64 ok[FL_HALVES], yc[FL_HALVES];
+    for (int h = 0; h < FL_HALVES; h++) {
+        ptrdiff_t k = rows - h * FL_VLD;
+        ok[h] = yc[h] = (vi64){0};
+        if (k > 0)
+            ok[h] = fl_targets_vec(checks, a->y + r0 + h * FL_VLD, r0 + h * FL_VLD,
+                                   k < FL_VLD ? k : FL_VLD, a->n, a->ignore_index, &yc[h]);
+    }
+#if FL_IS_FLOAT
+#if FL_AVX2
+    /* the low 32 bits of each 64-bit lane (x86 is little-endian; targets < n,
+     * masks all ones) */
+    *Y = __builtin_shufflevector((vi32)yc[0], (vi32)yc[1], 0, 2, 4, 6, 8, 10, 12, 14);
+    return __builtin_shufflevector((vi32)ok[0], (vi32)ok[1], 0, 2, 4, 6, 8, 10, 12, 14);
+#else
+    typedef int32_t half32 __attribute__((vector_size(FL_VBYTES / 2)));
+    half32 y0 = __builtin_convertvector(yc[0], half32), y1 = __builtin_convertvector(yc[1], half32);
+    half32 k0 = __builtin_convertvector(ok[0], half32), k1 = __builtin_convertvector(ok[1], half32);
+    *Y = __builtin_shufflevector(y0, y1, 0, 1, 2, 3);
+    return __builtin_shufflevector(k0, k1, 0, 1, 2, 3);
+#endif
+#else
+    *Y = yc[0];
+    return ok[0];
+#endif
+}
+
 /* fl_ce_group_f, fl_ce_group_d: stage 1 of a group of `rows` rows in lanes
- * from row r0 (sub-block index i0), see rows.h. A special row that is not
- * ignored (its max not finite) is computed with the others, then given the
- * exact results: s NaN (a NaN loss in stage 2), a NaN gradient. */
-FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
+ * from row r0 (sub-block index i0), see rows.h. The targets are checked and
+ * picked in lanes: x_y and e_y by a compare per column, the gradient at y
+ * computed in double lanes and put in place by the same compare. A special
+ * row that is not ignored (its max not finite) is computed with the others,
+ * then given the exact results: s NaN (a NaN loss in stage 2), a NaN
+ * gradient. */
+FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t n,
                                      ptrdiff_t r0, int P, int inside, ptrdiff_t rows,
                                      FL_NAME(fl_sub_)* st, ptrdiff_t i0, fl_ce_sums* sums)
 {
-    const ptrdiff_t n = a->n;
     const double eps = a->eps, eps_c = a->eps / n, keep = 1.0 - a->eps;
     const int index = a->mode == FL_CE_INDEX, want_grad = FL_CE_GRAD(a) != NULL;
     FL_V cols[FL_SMALL_PARTS * FL_VL], tcols[FL_SMALL_PARTS * FL_VL];
-    FL_T xyv[FL_VL] __attribute__((aligned(FL_VBYTES)));
-    FL_T wyv[FL_VL] __attribute__((aligned(FL_VBYTES)));
-    FL_T okv[FL_VL] __attribute__((aligned(FL_VBYTES)));
     double gs[FL_VL] __attribute__((aligned(FL_VBYTES)));
-    double ey[FL_VL];
-    ptrdiff_t yy[FL_VL];
     vd s[FL_HALVES], q0[FL_HALVES], q1[FL_HALVES];
     const FL_T* xg = x + r0 * n;
-    fl_ce_sums checks = {0.0, 0.0, 0.0, 0, -1, 0};       /* merged into sums below */
+    const FL_VI in_rows = FL_VOP(lane_lt)(rows);     /* lanes past the rows: dropped */
+    FL_VI Y = {0}, OKI = in_rows;
     int i, h;
-    for (i = 0; i < FL_VL; i++) {
-        int ok = i < rows;                   /* lanes past the group's rows: dropped */
-        yy[i] = 0;
-        if (ok && index) {
-            int64_t y = a->y[r0 + i];        /* read once, checked, then used */
-            ok = fl_target_ok(&checks, r0 + i, y, n, a->ignore_index);
-            yy[i] = ok ? (ptrdiff_t)y : 0;
-        }
-        okv[i] = (FL_T)ok;
-        xyv[i] = i < rows ? xg[i * n + yy[i]] : (FL_T)0;
-        wyv[i] = !ok ? (FL_T)0 : a->unit_w ? (FL_T)1 : FL_CE_W(a)[yy[i]];
-        if (want_grad) gs[i] = ok ? FL_NAME(fl_ce_gscale_)(a, r0 + i) : 0.0;
+    if (index) {
+        fl_ce_sums checks = {0.0, 0.0, 0.0, 0, -1, 0};
+        OKI = FL_NAME(fl_group_targets_)(a, r0, rows, &checks, &Y);
+        fl_ce_sums_checks(sums, &checks);
     }
-    fl_ce_sums_checks(sums, &checks);
-    const FL_V OK = FL_VOP(load)(okv), XY = FL_VOP(load)(xyv), WY = FL_VOP(load)(wyv);
+    const FL_V ONE = FL_VOP(set1)(1), ZERO = FL_VOP(set1)(0);
+    const FL_V OK = FL_VOP(select)(OKI, ONE, ZERO);
+    FL_V WY = OK;
+    if (!a->unit_w)
+        for (i = 0; i < FL_VL; i++) WY[i] = OKI[i] ? FL_CE_W(a)[Y[i]] : (FL_T)0;   /* Y < n */
+    if (want_grad) {
+        if (FL_CE_GO(a) == NULL)
+            for (h = 0; h < FL_HALVES; h++)
+                vd_store(gs + h * FL_VLD, vd_select(FL_NAME(fl_mask_half_)(OKI, h),
+                                                    vd_set1(a->g_scale), vd_set1(0.0)));
+        else
+            for (i = 0; i < FL_VL; i++) gs[i] = OKI[i] ? FL_NAME(fl_ce_gscale_)(a, r0 + i) : 0.0;
+    }
     FL_NAME(fl_cols_load_)(xg, n, P, inside, rows, cols);
     FL_V m = FL_NAME(fl_cols_max_)(cols, n);
     /* an ignored row's lane is computed too, whatever it holds, and dropped;
      * a special row's is replaced */
-    const FL_VI bad = (OK != 0) & ~FL_VOP(finite)(m);
+    const FL_VI bad = OKI & ~FL_VOP(finite)(m);
     const int any_bad = FL_VANY(bad);
     for (h = 0; h < FL_HALVES; h++) q0[h] = q1[h] = vd_set1(0.0);
     if (!index) {
@@ -212,6 +247,8 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
         }
     } else {
         /* x_y - m (q0), and sum_c w_c (x_c - m) (q1) */
+        FL_V XY = ZERO;
+        for (ptrdiff_t c = 0; c < n; c++) XY = FL_VOP(select)(Y == (FL_VI){0} + (__typeof__(Y[0]))c, cols[c], XY);
         for (h = 0; h < FL_HALVES; h++) q0[h] = FL_NAME(fl_half_)(XY - m, h);
         if (eps > 0.0)
             for (ptrdiff_t c = 0; c < n; c++) {
@@ -223,7 +260,7 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
     for (h = 0; h < FL_HALVES; h++) {
         /* ignored rows: no log owed, nothing added; special rows: s NaN, no
          * parts (as fl_ce_row_) */
-        vi64 ok = FL_NAME(fl_half_)(OK, h) != vd_set1(0.0);
+        vi64 ok = FL_NAME(fl_mask_half_)(OKI, h);
         vi64 special = FL_NAME(fl_mask_half_)(bad, h);
         vd_store(st->s + i0 + h * FL_VLD,
                  vd_select(special, vd_set1(NAN), vd_select(ok, s[h], vd_set1(1.0))));
@@ -236,11 +273,24 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
     FL_V A, B;
     FL_NAME(fl_grad_ab_)(a, gs, WY, s, q0, &A, &B);
     if (index) {
-        for (i = 0; i < FL_VL; i++) ey[i] = (double)cols[yy[i]][i];     /* yy < n */
+        /* the target's element: gs (e_y / s coef - eps_c wy - keep wy), in
+         * double lanes */
+        FL_V EY = ZERO;
+        vd tg[FL_HALVES];
+        for (ptrdiff_t c = 0; c < n; c++) EY = FL_VOP(select)(Y == (FL_VI){0} + (__typeof__(Y[0]))c, cols[c], EY);
+        for (h = 0; h < FL_HALVES; h++) {
+            vd wy = FL_NAME(fl_half_)(WY, h), g = vd_load(gs + h * FL_VLD);
+            vd coef = fl_ce_coef(keep, eps_c, wy, a->w_total);
+            tg[h] = fl_ce_target_grad(g, FL_NAME(fl_half_)(EY, h), s[h], coef, eps_c, keep, wy);
+        }
+        const FL_V TG = FL_NAME(fl_from_halves_)(tg);
         if (a->unit_w || eps == 0.0)
-            for (ptrdiff_t c = 0; c < n; c++) cols[c] = cols[c] * A - B;
+            for (ptrdiff_t c = 0; c < n; c++)
+                cols[c] = FL_VOP(select)(Y == (FL_VI){0} + (__typeof__(Y[0]))c, TG, cols[c] * A - B);
         else
-            for (ptrdiff_t c = 0; c < n; c++) cols[c] = cols[c] * A - B * FL_CE_W(a)[c];
+            for (ptrdiff_t c = 0; c < n; c++)
+                cols[c] = FL_VOP(select)(Y == (FL_VI){0} + (__typeof__(Y[0]))c, TG,
+                                         cols[c] * A - B * FL_CE_W(a)[c]);
     } else {
         for (ptrdiff_t c = 0; c < n; c++)
             cols[c] = cols[c] * A
@@ -249,19 +299,13 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x,
     }
     FL_T* gg = FL_CE_GRAD(a) + r0 * n;
     FL_NAME(fl_cols_store_)(gg, n, P, rows, cols);
-    double sv[FL_VL];
-    FL_NAME(fl_store_halves_)(sv, s);
-    for (i = 0; i < rows; i++) {
-        if (okv[i] == 0)
-            FL_NAME(fl_row_fill_)(gg + i * n, n, 0);
-        else if (any_bad && bad[i])
-            FL_NAME(fl_row_fill_)(gg + i * n, n, NAN);
-        else if (index) {
-            double wyi = wyv[i], coef = fl_ce_coef(keep, eps_c, wyi, a->w_total);
-            gg[i * n + yy[i]] = (FL_T)fl_ce_target_grad(gs[i], ey[i], sv[i], coef, eps_c, keep,
-                                                        wyi);
+    if (any_bad || FL_VANY(in_rows & ~OKI))
+        for (i = 0; i < rows; i++) {
+            if (!OKI[i])
+                FL_NAME(fl_row_fill_)(gg + i * n, n, 0);
+            else if (bad[i])
+                FL_NAME(fl_row_fill_)(gg + i * n, n, NAN);
         }
-    }
 }
 
 /* fl_ce_finish_f, fl_ce_finish_d: stage 2 of rows [r0, r0 + cnt): the logs,
@@ -305,11 +349,11 @@ static void FL_NAME(fl_ce_finish_)(const fl_ce_args* a, ptrdiff_t r0, ptrdiff_t 
         for (i = 0; i < cnt; i++) FL_CE_LOSS(a)[r0 + i] = (FL_T)val[i];
 }
 
-/* fl_ce_rows_p_f, fl_ce_rows_p_d */
-FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x,
+/* fl_ce_rows_p_f, fl_ce_rows_p_d: n is a->n, as a constant where the
+ * caller knows it (the column loops of a group are then unrolled) */
+FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t n,
                                       ptrdiff_t r0, ptrdiff_t r1, int P, fl_ce_sums* sums)
 {
-    const ptrdiff_t n = a->n;
     const FL_T* end = x + r1 * n;
     FL_NAME(fl_sub_) st;
     for (ptrdiff_t b = r0; b < r1; b += FL_SUB) {
@@ -317,10 +361,10 @@ FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x,
         if (P > 0) {
             for (; i + FL_VL <= cnt; i += FL_VL) {
                 int inside = x + (b + i + FL_VL - 1) * n + P * FL_VL <= end;
-                FL_NAME(fl_ce_group_)(a, x, b + i, P, inside, FL_VL, &st, i, sums);
+                FL_NAME(fl_ce_group_)(a, x, n, b + i, P, inside, FL_VL, &st, i, sums);
             }
             if (i < cnt) {          /* the last, partial group: the same lane arithmetic */
-                FL_NAME(fl_ce_group_)(a, x, b + i, P, 0, cnt - i, &st, i, sums);
+                FL_NAME(fl_ce_group_)(a, x, n, b + i, P, 0, cnt - i, &st, i, sums);
                 i = cnt;
             }
         }
@@ -335,12 +379,28 @@ FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x,
 static void FL_NAME(fl_ce_rows_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r0,
                                  ptrdiff_t r1, fl_ce_sums* sums)
 {
-    switch ((a->n + FL_VL - 1) / FL_VL) {
-    case 1: FL_NAME(fl_ce_rows_p_)(a, x, r0, r1, 1, sums); return;
-    case 2: FL_NAME(fl_ce_rows_p_)(a, x, r0, r1, 2, sums); return;
-    case 3: FL_NAME(fl_ce_rows_p_)(a, x, r0, r1, 3, sums); return;
-    case 4: FL_NAME(fl_ce_rows_p_)(a, x, r0, r1, 4, sums); return;
-    default: FL_NAME(fl_ce_rows_p_)(a, x, r0, r1, 0, sums);
+    /* the common few classes, each with its own unrolled code */
+#define FL_CE_EXACT(k)                                                              \
+    case k:                                                                         \
+        if (k <= FL_SMALL_PARTS * FL_VL) {                                          \
+            FL_NAME(fl_ce_rows_p_)(a, x, k, r0, r1, (k + FL_VL - 1) / FL_VL, sums); \
+            return;                                                                 \
+        }                                                                           \
+        break;
+    switch (a->n) {
+    FL_CE_EXACT(2) FL_CE_EXACT(3) FL_CE_EXACT(4) FL_CE_EXACT(5) FL_CE_EXACT(6)
+    FL_CE_EXACT(7) FL_CE_EXACT(8) FL_CE_EXACT(9) FL_CE_EXACT(10) FL_CE_EXACT(11)
+    FL_CE_EXACT(12) FL_CE_EXACT(13) FL_CE_EXACT(14) FL_CE_EXACT(15) FL_CE_EXACT(16)
+    default: break;
+    }
+#undef FL_CE_EXACT
+    const ptrdiff_t n = a->n;
+    switch ((n + FL_VL - 1) / FL_VL) {
+    case 1: FL_NAME(fl_ce_rows_p_)(a, x, n, r0, r1, 1, sums); return;
+    case 2: FL_NAME(fl_ce_rows_p_)(a, x, n, r0, r1, 2, sums); return;
+    case 3: FL_NAME(fl_ce_rows_p_)(a, x, n, r0, r1, 3, sums); return;
+    case 4: FL_NAME(fl_ce_rows_p_)(a, x, n, r0, r1, 4, sums); return;
+    default: FL_NAME(fl_ce_rows_p_)(a, x, n, r0, r1, 0, sums);
     }
 }
 
@@ -474,9 +534,12 @@ static void FL_NAME(fl_targets_)(const int64_t* y, const FL_T* w, int unit_w, pt
                                  int64_t ignore_index, ptrdiff_t r0, ptrdiff_t r1,
                                  fl_ce_sums* sums)
 {
-    for (ptrdiff_t r = r0; r < r1; r++) {
-        int64_t yr = y[r];
-        if (fl_target_ok(sums, r, yr, n, ignore_index))
-            sums->weight += unit_w ? 1.0 : (double)w[yr];
+    for (ptrdiff_t r = r0; r < r1; r += FL_VLD) {
+        ptrdiff_t k = r1 - r < FL_VLD ? r1 - r : FL_VLD;
+        vi64 yc, ok = fl_targets_vec(sums, y + r, r, k, n, ignore_index, &yc);
+        double weight = sums->weight;
+        for (int i = 0; i < FL_VLD; i++)            /* in row order */
+            if (ok[i]) weight += unit_w ? 1.0 : (double)w[yc[i]];
+        sums->weight = weight;
     }
 }

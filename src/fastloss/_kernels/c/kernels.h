@@ -122,9 +122,10 @@ typedef struct {
  * any partition of the rows adds up to the same sum. Changing one target by
  * d changes it by d (2r + 1) != 0 mod 2^64: two passes over an array that
  * another thread writes in between see different sums. */
+#define FL_TARGET_MIX(r, y) (((y) + 0x9e3779b97f4a7c15ULL) * (2 * (r) + 1))  /* unsigned */
 static inline uint64_t fl_target_mix(ptrdiff_t r, int64_t y)
 {
-    return ((uint64_t)y + 0x9e3779b97f4a7c15ULL) * (2 * (uint64_t)r + 1);
+    return FL_TARGET_MIX((uint64_t)r, (uint64_t)y);
 }
 
 /* Row r's target y, checked: 1 if it is a class of n, else 0 (ignored, or
@@ -153,6 +154,42 @@ static inline void fl_ce_sums_checks(fl_ce_sums* sums, const fl_ce_sums* part)
         sums->bad = part->bad;
         sums->bad_target = part->bad_target;
     }
+}
+
+/* The targets of rows [r, r + k) (1 <= k <= FL_VLD; y points at row r's),
+ * each checked as fl_target_ok checks it, in one vector: the lanes whose
+ * target is a class of n are returned (all ones), *yc holds the targets
+ * there and 0 in the other lanes; the checksum and the first bad target are
+ * added to s as fl_target_ok adds them, row by row. Each target is read
+ * once. */
+FL_INLINE vi64 fl_targets_vec(fl_ce_sums* s, const int64_t* y, ptrdiff_t r, ptrdiff_t k,
+                              ptrdiff_t n, int64_t ignore_index, vi64* yc)
+{
+    vi64 lane, yv;
+    for (int i = 0; i < FL_VLD; i++) lane[i] = i;
+    if (k == FL_VLD) {
+        yv = *(const vi64_u*)y;
+    } else {
+        yv = (vi64){0};
+        for (ptrdiff_t i = 0; i < k; i++) yv[i] = y[i];
+    }
+    const vi64 valid = lane < k;
+    vu64 mix = FL_TARGET_MIX((vu64)lane + (uint64_t)r, (vu64)yv) & (vu64)valid;
+    uint64_t check = 0;
+    for (int i = 0; i < FL_VLD; i++) check += mix[i];      /* wrapping: any order */
+    s->check += check;
+    const vi64 live = valid & ~(yv == ignore_index);
+    const vi64 out = live & ((vu64)yv >= (uint64_t)n);
+    if (vi64_any(out) && s->bad < 0)
+        for (int i = 0; i < FL_VLD; i++)
+            if (out[i]) {
+                s->bad = r + i;
+                s->bad_target = yv[i];
+                break;
+            }
+    const vi64 ok = live & ~out;
+    *yc = yv & ok;
+    return ok;
 }
 
 /* The loss summed over rows from the sums of its parts (nll, smooth) in a

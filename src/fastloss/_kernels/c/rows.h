@@ -248,13 +248,16 @@ FL_INLINE void FL_NAME(fl_cols_load_)(const FL_T* xg, ptrdiff_t n, int P, int in
     for (int p = 0; p < P; p++) {
         ptrdiff_t k = n - p * FL_VL < FL_VL ? n - p * FL_VL : FL_VL;
         FL_V* rr = cols + p * FL_VL;
-        for (int i = 0; i < FL_VL; i++) {
-            const FL_T* src = xg + i * n + p * FL_VL;
-            if (i >= rows)
-                rr[i] = FL_VOP(set1)(0);
+        if (inside || k == FL_VL) {
+            if (rows == FL_VL)
+                for (int i = 0; i < FL_VL; i++) rr[i] = FL_VOP(load)(xg + i * n + p * FL_VL);
             else
-                rr[i] = (inside || k == FL_VL) ? FL_VOP(load)(src)
-                                               : FL_VOP(load_part)(src, k, 0);
+                for (int i = 0; i < FL_VL; i++)
+                    rr[i] = i < rows ? FL_VOP(load)(xg + i * n + p * FL_VL) : FL_VOP(set1)(0);
+        } else {
+            for (int i = 0; i < FL_VL; i++)
+                rr[i] = i < rows ? FL_VOP(load_part)(xg + i * n + p * FL_VL, k, 0)
+                                 : FL_VOP(set1)(0);
         }
         if (k <= 4)
             FL_VOP(transpose_lo4)(rr);

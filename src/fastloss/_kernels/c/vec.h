@@ -54,6 +54,7 @@ typedef uint64_t vu64 __attribute__((vector_size(FL_VBYTES), aligned(FL_VBYTES))
 /* unaligned views for loads and stores */
 typedef float vf_u __attribute__((vector_size(FL_VBYTES), aligned(4), may_alias));
 typedef double vd_u __attribute__((vector_size(FL_VBYTES), aligned(8), may_alias));
+typedef int64_t vi64_u __attribute__((vector_size(FL_VBYTES), aligned(8), may_alias));
 
 /* all ones in lanes [0, k) of a vector of 32-bit lanes, read from index 8 - k
  * (vec_ops.h's masked loads; 64-bit lanes read two entries a lane) */
