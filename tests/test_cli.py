@@ -1,6 +1,7 @@
 """python -m fastloss: the default demonstration, bench, info, check, bad arguments."""
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -123,3 +124,36 @@ def test_bench_bad_arguments_exit_2(args):
     done = run_module(*args)
     assert done.returncode == 2
     assert "usage:" in done.stderr
+
+
+def test_version():
+    done = run_module("--version")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"fastloss {fastloss.__version__}\n",
+                                                           "")
+
+
+def test_bench_plot_without_matplotlib_exits_2_before_the_grid():
+    # it ran the whole grid and printed the table, then died with ModuleNotFoundError
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from fastloss._tools.cli import main\n"
+            "sys.exit(main(['bench', '--quick', '--repeat', '1', '--plot', 'out.png']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    assert "--plot needs matplotlib, which is not installed: pip install matplotlib" in (
+        done.stderr)
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""                      # no configuration, no table: nothing ran
+
+
+@pytest.mark.parametrize("command", ["info", "check"])
+def test_a_closed_pipe_ends_quietly(command):
+    # `python -m fastloss check | head` ended in a BrokenPipeError traceback. The
+    # reading end is closed before the child writes (its imports alone take longer).
+    proc = subprocess.Popen([sys.executable, "-m", "fastloss", command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait() == 128 + signal.SIGPIPE, err
+    assert err == ""

@@ -371,6 +371,13 @@ def run(parser, args):
         parser.error("--repeat must be at least 1")
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    if args.plot:                # before the grid, not after minutes of it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error(f"--plot needs matplotlib, which is not installed: "
+                         f"pip install matplotlib (or, from the root of a checkout of "
+                         f"fastloss, pip install \".[bench]\"); got --plot {args.plot}")
     shapes, dtypes = SHAPES, DTYPES
     if args.quick:
         shapes, dtypes = [(20_000, 100), (200, 10_000)], ("float32",)
