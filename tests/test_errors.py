@@ -515,3 +515,50 @@ def test_torch_integer_tensor_refused_as_numpys():
     x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
     assert fastloss.cross_entropy(x, torch.from_numpy(Y)) == fastloss.cross_entropy(
         x.numpy(), Y)
+
+
+# ------------------------------------------------------- PyTorch's names
+
+DIM = r"dim: not a fastloss parameter \(PyTorch's name\); "
+
+
+@pytest.mark.parametrize("call", [
+    lambda: fastloss.logsumexp(X, dim=1), lambda: fastloss.softmax(X, dim=1),
+    lambda: fastloss.log_softmax(X, dim=1), lambda: fastloss.cross_entropy(X, Y, dim=1),
+    lambda: fastloss.nll_loss(X, Y, dim=1), lambda: fastloss.CrossEntropyLoss(dim=1),
+    lambda: fastloss.NLLLoss(dim=1),
+    # the general path too: options that leave the fast path out
+    lambda: fastloss.softmax(X, dim=1, num_threads=1),
+    lambda: fastloss.cross_entropy(X, Y, dim=1, weight=[1.0, 1.0, 1.0]),
+])
+def test_dim_says_use_axis(call):
+    """dim= was "got an unexpected keyword argument 'dim'", a bare TypeError."""
+    with pytest.raises(TypeError, match=DIM + r"use axis= \(NumPy's name\): axis=1, got dim=1"):
+        call()
+
+
+@pytest.mark.parametrize("loss_fn,target", [
+    (fastloss.CrossEntropyLoss(), Y), (fastloss.NLLLoss(), Y),
+    (fastloss.CrossEntropyLoss(num_threads=1), Y),
+    (fastloss.BCEWithLogitsLoss(), P), (fastloss.BCELoss(), P), (fastloss.MSELoss(), P),
+])
+def test_dim_given_to_a_loss_method(loss_fn, target):
+    name = type(loss_fn).__name__
+    if "axis" in loss_fn._options:
+        message = (DIM + rf"the class axis is an option of the loss object: "
+                   rf"{name}\(axis=0\), got dim=0")
+    else:
+        message = DIM + rf"{name} has no axis \(its loss is elementwise\), got dim=0"
+    for call in (lambda: loss_fn(X, target, dim=0), lambda: loss_fn.grad(X, target, dim=0),
+                 lambda: loss_fn.value_and_grad(X, target, dim=0),
+                 lambda: loss_fn.grad(X, target, dim=0, out=np.empty_like(X))):
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
+def test_the_hidden_parameters_stay_out_of_the_signatures():
+    import inspect
+
+    for obj in (fastloss.logsumexp, fastloss.softmax, fastloss.cross_entropy,
+                fastloss.CrossEntropyLoss, fastloss.MSELoss().value_and_grad):
+        assert "dim" not in inspect.signature(obj).parameters, obj
