@@ -23,7 +23,7 @@ the large set), fastloss and scikit-learn alternating. ``--blas-threads N``
 limits the BLAS thread pools (NumPy's and SciPy's, through threadpoolctl) for
 both sides: on a loaded machine, BLAS threads waiting for each other can make
 small fits 10-100x slower from one run to the next. Needs
-``pip install "fastloss[sklearn]"``.
+scikit-learn and SciPy (``pip install ".[sklearn]"`` in the repository root).
 """
 
 import argparse

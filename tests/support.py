@@ -6,7 +6,10 @@ compiled kernels export (``fastloss._kernels.LIMITS``), never from literals
 copied out of the C.
 """
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from fastloss._kernels import LIMITS
 from fastloss._tools.reference import TOLERANCES
@@ -73,3 +76,25 @@ def logits(rng, shape, dtype=np.float64, scale=3.0):
 def probabilities(rng, shape, axis, dtype=np.float64):
     t = rng.random(shape)
     return (t / t.sum(axis=axis, keepdims=True)).astype(dtype)
+
+
+def extra_requirements(extra):
+    """The requirements of one optional extra in the checkout's pyproject.toml
+    (skips without a TOML reader: tomllib is Python >= 3.11)."""
+    try:
+        import tomllib
+    except ImportError:                              # pragma: no cover - Python < 3.11
+        tomllib = pytest.importorskip("tomli")
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    with open(pyproject, "rb") as f:
+        return tomllib.load(f)["project"]["optional-dependencies"][extra]
+
+
+def assert_install_commands(message, extra):
+    """An ImportError's message gives commands that work without the package
+    index knowing fastloss: the extra's requirements themselves, and the
+    extra installed from a checkout."""
+    requirements = " ".join(f'"{r}"' for r in extra_requirements(extra))
+    assert f"pip install {requirements}" in message, message
+    assert f'pip install ".[{extra}]"' in message, message
+    assert "fastloss[" not in message, message

@@ -1,6 +1,7 @@
 """python -m fastloss: the default demonstration, bench, info, check, bad arguments."""
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -102,19 +103,70 @@ def test_help_lists_the_commands():
         assert command.name in done.stdout
 
 
-def test_bench_quick_writes_every_operation(tmp_path, capsys):
+def test_bench_quick_writes_every_operation(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(_bench, "last_level_cache_bytes", lambda: 32 << 20)
     path = tmp_path / "bench.json"
     assert _cli.main(["bench", "--quick", "--repeat", "1", "--threads", "2",
                       "--json", str(path)]) == 0
-    records = json.loads(path.read_text())["records"]
+    saved = json.loads(path.read_text())
+    assert saved["last_level_cache_bytes"] == 32 << 20
+    records = saved["records"]
     seen = {(r["shape"], r["op"], r["impl"]) for r in records}
     for shape in ("20,000 x 100", "200 x 10,000"):
         for op in _bench.OPS:
             assert {(shape, op, "fastloss"), (shape, op, "floor"),
                     (shape, op, "fastloss_1"), (shape, op, "numpy")} <= seen
     assert all(r["seconds"] > 0 for r in records)
-    table = capsys.readouterr().out
-    assert "| 200 x 10,000 | float32 | cross_entropy_value_and_grad |" in table
+    printed = capsys.readouterr()
+    assert "| 200 x 10,000 | float32 | cross_entropy_value_and_grad |" in printed.out
+    # the quick shapes (8 MB of logits) fit in a 32 MiB cache: said, on stderr
+    assert ("warning: the arrays of 20,000 x 100 float32, 200 x 10,000 float32 fit in the "
+            "32 MiB last-level cache: those timings measure the cache, not memory") in printed.err
+
+
+def records_of(shapes, impls=("floor", "fastloss", "fastloss_1", "numpy"), dtype="float32"):
+    """Made-up bench records (1 GB/s) of every operation, for the table and plot."""
+    return [{"shape": f"{n:,} x {c:,}", "n": n, "c": c, "dtype": dtype, "op": op,
+             "impl": impl, "seconds": 1.0, "gb": 1.0}
+            for n, c in shapes for op in _bench.OPS for impl in impls]
+
+
+def test_cache_warning_names_the_cache_resident_shapes_only():
+    records = records_of([(1_000_000, 10), (20_000, 100), (1_000, 1_000)])
+    # working sets: 40 MB, 8 MB and 4 MB of logits; 16 MB and 8 MB with an
+    # output (copy floor) or BCE's targets; 24 MB and 12 MB for BCE's gradient
+    assert _bench.cache_resident(records, 32 << 20) == ["20,000 x 100 float32",
+                                                        "1,000 x 1,000 float32"]
+    assert _bench.cache_resident(records, 8 << 20) == ["20,000 x 100 float32",
+                                                       "1,000 x 1,000 float32"]
+    assert _bench.cache_resident(records, 4 << 20) == ["1,000 x 1,000 float32"]
+    assert _bench.cache_resident(records, None) == []
+    assert _bench.cache_warning(records_of(_bench.SHAPES[:1]), 32 << 20) == ""
+
+
+def test_plot_colours_titles_and_legend():
+    pytest.importorskip("matplotlib")
+    shapes = [(20_000, 100), (200, 10_000)]
+    colours = []
+    for impls in (("floor", "fastloss", "fastloss_1", "numpy"),
+                  ("floor", "fastloss", "fastloss_1", "torch", "sklearn", "numpy")):
+        fig = _bench.figure(records_of(shapes, impls), n_threads=2, repeat=5,
+                            cache_bytes=32 << 20)
+        lines = {line.get_label(): line.get_color() for line in fig.axes[0].get_lines()
+                 if not line.get_label().startswith("_")}
+        colours.append(lines)
+        for ax in fig.axes:
+            assert "20,000 x 100, 200 x 10,000" in ax.get_title()
+            assert ax.get_legend() is None                   # one legend, below the panels
+        assert "2 threads, medians of 5" in fig._suptitle.get_text()
+        (legend,) = fig.legends
+        fig.canvas.draw()
+        box = legend.get_window_extent()
+        assert all(box.y1 <= ax.get_window_extent().y0 for ax in fig.axes)
+        assert any("hollow points" in t.get_text() for t in fig.texts)
+    # a library keeps its colour whichever others are installed
+    assert colours[0]["NumPy"] == colours[1]["NumPy"] == _bench.STYLES["numpy"]["color"]
+    assert colours[1]["PyTorch"] == _bench.STYLES["torch"]["color"]
 
 
 @pytest.mark.parametrize("args", [["bench", "--repeat", "0"], ["bench", "--threads", "0"],
@@ -123,3 +175,36 @@ def test_bench_bad_arguments_exit_2(args):
     done = run_module(*args)
     assert done.returncode == 2
     assert "usage:" in done.stderr
+
+
+def test_version():
+    done = run_module("--version")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"fastloss {fastloss.__version__}\n",
+                                                           "")
+
+
+def test_bench_plot_without_matplotlib_exits_2_before_the_grid():
+    # it ran the whole grid and printed the table, then died with ModuleNotFoundError
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from fastloss._tools.cli import main\n"
+            "sys.exit(main(['bench', '--quick', '--repeat', '1', '--plot', 'out.png']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    assert "--plot needs matplotlib, which is not installed: pip install matplotlib" in (
+        done.stderr)
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""                      # no configuration, no table: nothing ran
+
+
+@pytest.mark.parametrize("command", ["info", "check"])
+def test_a_closed_pipe_ends_quietly(command):
+    # `python -m fastloss check | head` ended in a BrokenPipeError traceback. The
+    # reading end is closed before the child writes (its imports alone take longer).
+    proc = subprocess.Popen([sys.executable, "-m", "fastloss", command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait() == 128 + signal.SIGPIPE, err
+    assert err == ""

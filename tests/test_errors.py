@@ -392,3 +392,173 @@ def test_matrix_and_byteswapped_out_are_written(make):
     out = np.zeros(4, np.dtype(np.float32).newbyteorder())
     assert fastloss.logsumexp(x.astype(np.float32), out=out) is out
     np.testing.assert_array_equal(out, fastloss.logsumexp(x.astype(np.float32)))
+
+
+# ------------------------------------- masked, dask and other libraries' arrays
+
+class DuckArray:
+    """Another library's array: NumPy converts it through ``__array__``."""
+
+    def __init__(self, data):
+        self._data = np.asarray(data)
+        self.dtype, self.shape = self._data.dtype, self._data.shape
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+
+def every_call(x, target=Y, binary_target=P, weight=None):
+    """Every function and loss method, as calls of no argument: the softmax
+    family on ``x``, the class losses on ``x`` and class indices ``target``
+    (class ``weight``), the elementwise ones on ``x`` and ``binary_target``."""
+    ce, t = fastloss.CrossEntropyLoss(weight), binary_target
+    return [
+        lambda: fastloss.logsumexp(x), lambda: fastloss.softmax(x),
+        lambda: fastloss.log_softmax(x),
+        lambda: fastloss.cross_entropy(x, target, weight=weight),
+        lambda: fastloss.nll_loss(x, target, weight=weight),
+        lambda: ce(x, target), lambda: ce.grad(x, target), lambda: ce.value_and_grad(x, target),
+        lambda: fastloss.binary_cross_entropy_with_logits(x, t),
+        lambda: fastloss.BCEWithLogitsLoss().value_and_grad(x, t),
+        lambda: fastloss.mse_loss(x, t), lambda: fastloss.MSELoss().grad(x, t),
+    ]
+
+
+CLASS_CALLS = slice(3, 8)                    # every_call's calls with class targets
+INPUT = "(x|input): "                        # the softmax family's name, the losses'
+MASKED_MESSAGE = (r"expected an array without a mask, got a masked array \(.*\), whose mask "
+                  r"fastloss would ignore; leave elements out with weight=0 .* ignore_index")
+
+
+def test_masked_input_refused():
+    """A masked array's mask was silently dropped."""
+    x = np.ma.masked_array(X + 0.5, mask=X == 0)
+    for call in every_call(x):
+        with pytest.raises(TypeError, match=INPUT + MASKED_MESSAGE):
+            call()
+
+
+def test_masked_targets_and_weights_refused():
+    y = np.ma.masked_array(Y, mask=[0, 1, 0, 0])
+    for call in every_call(X, y)[CLASS_CALLS]:
+        with pytest.raises(TypeError, match="target: " + MASKED_MESSAGE):
+            call()
+    with pytest.raises(TypeError, match="target: " + MASKED_MESSAGE):
+        fastloss.mse_loss(X, np.ma.masked_array(P))
+    w = np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 0, 1])
+    with pytest.raises(TypeError, match="weight: " + MASKED_MESSAGE):
+        fastloss.cross_entropy(X, Y, weight=w)
+    with pytest.raises(TypeError, match="weight: " + MASKED_MESSAGE):
+        fastloss.binary_cross_entropy_with_logits(X, P, weight=w)
+    with pytest.raises(TypeError, match="grad_output: " + MASKED_MESSAGE):
+        fastloss.MSELoss(reduction="none").grad(X, P, grad_output=np.ma.masked_array(P))
+
+
+def test_dask_arrays_refused_without_computing_them():
+    """A dask array was computed whole into memory by np.asarray."""
+    da = pytest.importorskip("dask.array")
+
+    def never(block):
+        raise AssertionError("the dask array was computed")
+
+    x = da.zeros((4, 3), chunks=2).map_blocks(never, dtype=np.float64,
+                                               meta=np.array((), np.float64))
+    y = da.from_array(Y, chunks=2).map_blocks(never, dtype=np.int64,
+                                               meta=np.array((), np.int64))
+    message = (r"expected an in-memory array, got a dask collection \(dask\.array\.core\.Array "
+               r"of shape \(4, 3\)\), which would be computed whole into memory; use the "
+               r"function of the same name in fastloss\.dask")
+    for call in every_call(x):
+        with pytest.raises(TypeError, match=INPUT + message):
+            call()
+    for call in every_call(X, y)[CLASS_CALLS]:
+        with pytest.raises(TypeError, match="target: expected an in-memory array, got a dask"):
+            call()
+    with pytest.raises(TypeError, match="weight: expected an in-memory array, got a dask"):
+        fastloss.binary_cross_entropy_with_logits(X, P, weight=x)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, bool])
+def test_other_libraries_integer_arrays_refused_as_numpys(dtype):
+    """A torch int64 tensor was converted to float64 where a NumPy integer
+    array is a TypeError: the dtype decides, whatever the library."""
+    what = np.dtype(dtype).name
+    message = (INPUT + r"expected a float32 or float64 array \(float16 is computed as "
+               rf"float32\), got {what} array of shape \((4, 3)?\) \(from a ")
+    scalar = np.zeros((), dtype)[()]                            # a NumPy integer scalar
+    for call in every_call(DuckArray(np.zeros((4, 3), dtype))) + every_call(scalar)[:3]:
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
+def flat(result):
+    """A result (or a (loss, grad) pair) as one 1-D array."""
+    parts = result if isinstance(result, tuple) else (result,)
+    return np.concatenate([np.ravel(p) for p in parts])
+
+
+def test_other_libraries_float_arrays_and_integer_targets_accepted():
+    x = np.arange(12.0).reshape(4, 3) / 5
+    for dtype in (np.float32, np.float64):
+        ours = every_call(DuckArray(x.astype(dtype)), DuckArray(Y), DuckArray(P))
+        for got, want in zip(ours, every_call(x.astype(dtype))):
+            np.testing.assert_array_equal(flat(got()), flat(want()))
+    # Python numbers and lists: integers are converted as NumPy does
+    assert fastloss.mse_loss(3, 1) == 4.0 and fastloss.mse_loss([3, 3], [1, 1]) == 4.0
+
+
+def test_torch_integer_tensor_refused_as_numpys():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"input: expected a float32 or float64 array .* got "
+                                        r"int64 array of shape \(4, 3\) \(from a torch\.Tensor\)"):
+        fastloss.cross_entropy(torch.zeros((4, 3), dtype=torch.int64), Y)
+    x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+    assert fastloss.cross_entropy(x, torch.from_numpy(Y)) == fastloss.cross_entropy(
+        x.numpy(), Y)
+
+
+# ------------------------------------------------------- PyTorch's names
+
+DIM = r"dim: not a fastloss parameter \(PyTorch's name\); "
+
+
+@pytest.mark.parametrize("call", [
+    lambda: fastloss.logsumexp(X, dim=1), lambda: fastloss.softmax(X, dim=1),
+    lambda: fastloss.log_softmax(X, dim=1), lambda: fastloss.cross_entropy(X, Y, dim=1),
+    lambda: fastloss.nll_loss(X, Y, dim=1), lambda: fastloss.CrossEntropyLoss(dim=1),
+    lambda: fastloss.NLLLoss(dim=1),
+    # the general path too: options that leave the fast path out
+    lambda: fastloss.softmax(X, dim=1, num_threads=1),
+    lambda: fastloss.cross_entropy(X, Y, dim=1, weight=[1.0, 1.0, 1.0]),
+])
+def test_dim_says_use_axis(call):
+    """dim= was "got an unexpected keyword argument 'dim'", a bare TypeError."""
+    with pytest.raises(TypeError, match=DIM + r"use axis= \(NumPy's name\): axis=1, got dim=1"):
+        call()
+
+
+@pytest.mark.parametrize("loss_fn,target", [
+    (fastloss.CrossEntropyLoss(), Y), (fastloss.NLLLoss(), Y),
+    (fastloss.CrossEntropyLoss(num_threads=1), Y),
+    (fastloss.BCEWithLogitsLoss(), P), (fastloss.BCELoss(), P), (fastloss.MSELoss(), P),
+])
+def test_dim_given_to_a_loss_method(loss_fn, target):
+    name = type(loss_fn).__name__
+    if "axis" in loss_fn._options:
+        message = (DIM + rf"the class axis is an option of the loss object: "
+                   rf"{name}\(axis=0\), got dim=0")
+    else:
+        message = DIM + rf"{name} has no axis \(its loss is elementwise\), got dim=0"
+    for call in (lambda: loss_fn(X, target, dim=0), lambda: loss_fn.grad(X, target, dim=0),
+                 lambda: loss_fn.value_and_grad(X, target, dim=0),
+                 lambda: loss_fn.grad(X, target, dim=0, out=np.empty_like(X))):
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
+def test_the_hidden_parameters_stay_out_of_the_signatures():
+    import inspect
+
+    for obj in (fastloss.logsumexp, fastloss.softmax, fastloss.cross_entropy,
+                fastloss.CrossEntropyLoss, fastloss.MSELoss().value_and_grad):
+        assert "dim" not in inspect.signature(obj).parameters, obj

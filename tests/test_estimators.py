@@ -30,6 +30,8 @@ from fastloss.estimators import (  # noqa: E402
     SoftmaxRegression,
 )
 
+from support import assert_install_commands  # noqa: E402
+
 # Tight enough that both L-BFGS runs sit on the optimum, far below the 1e-4
 # agreement asked of the coefficients.
 TIGHT = dict(tol=1e-10, max_iter=2000)
@@ -80,7 +82,7 @@ def test_import_without_sklearn_names_the_extra():
                         "import fastloss.estimators")
     assert result.returncode != 0
     assert "ImportError" in result.stderr
-    assert 'pip install "fastloss[sklearn]"' in result.stderr
+    assert_install_commands(result.stderr, "sklearn")
 
 
 # ------------------------------------- SoftmaxRegression == LogisticRegression

@@ -116,6 +116,7 @@ def test_the_soak_detects_a_leak():
     assert after - before > 4 * MAX_GROWTH
 
 
+@pytest.mark.slow              # minutes: 2.1 M calls in fresh interpreters
 @needs_proc
 @not_under_asan
 @pytest.mark.skipif(bool(os.environ.get("FASTLOSS_SIMD")),

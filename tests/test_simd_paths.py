@@ -23,6 +23,7 @@ def run_python(code, **env):
                           env={**os.environ, **env}, cwd=os.path.dirname(TESTS))
 
 
+@pytest.mark.slow              # the suite again (its default selection: no slow tests)
 @pytest.mark.skipif(bool(os.environ.get(_kernels.ENV)),
                     reason="already a forced-path run")
 @pytest.mark.parametrize("path", OTHERS)

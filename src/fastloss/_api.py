@@ -14,6 +14,7 @@ import numpy as np
 from ._config import resolve_num_threads
 from ._kernels import kernels as _kernels
 from ._validation import (
+    NOT_GIVEN,
     _asarray,
     as_float_array,
     as_index_targets,
@@ -26,10 +27,12 @@ from ._validation import (
     class_view,
     describe,
     finish,
+    hide_parameters,
     is_fresh,
     normalize_axis,
     output_buffer,
     position,
+    refuse_torch_name,
 )
 
 # The fast path of small calls (see drivers.pxi): the result, or
@@ -41,6 +44,10 @@ _fast_binary = _kernels.fast_binary
 _LSE, _SOFTMAX, _LOG_SOFTMAX = _kernels.LSE, _kernels.SOFTMAX, _kernels.LOG_SOFTMAX
 _CE, _NLL = _kernels.CE_INDEX, _kernels.NLL_INDEX
 _WANT_VALUE, _WANT_GRAD, _WANT_BOTH = 0, 1, 2
+
+
+def _refuse_dim(dim):
+    refuse_torch_name("dim", dim, f"use axis= (NumPy's name): axis={dim!r}")
 
 
 def _last_axis(axis):
@@ -64,7 +71,8 @@ def _classes_view(arr, axis):
 
 # ----------------------------------------------------------- softmax family
 
-def logsumexp(x, axis=-1, *, keepdims=False, out=None, num_threads=None):
+@hide_parameters("dim")
+def logsumexp(x, axis=-1, *, keepdims=False, out=None, num_threads=None, dim=NOT_GIVEN):
     """Log of the sum of exponentials along an axis, without overflow.
 
     ``log(sum(exp(x), axis))`` computed as ``m + log(sum(exp(x - m)))`` with
@@ -97,10 +105,13 @@ def logsumexp(x, axis=-1, *, keepdims=False, out=None, num_threads=None):
     >>> fastloss.logsumexp([[0.0, 0.0], [1000.0, 1000.0]]).tolist()
     [0.6931471805599453, 1000.6931471805599]
     """
-    if out is None and num_threads is None and not keepdims and _last_axis(axis):
+    if out is None and num_threads is None and not keepdims and _last_axis(axis) and (
+            dim is NOT_GIVEN):
         result = _fast_softmax(x, _LSE)
         if result is not NotImplemented:
             return result
+    if dim is not NOT_GIVEN:
+        _refuse_dim(dim)
     arr = as_float_array(x, "x")
     x3, ax = _classes_view(arr, axis)
     n_threads = resolve_num_threads(num_threads)
@@ -149,19 +160,25 @@ _SOFTMAX_DOC = """{summary}
     """
 
 
-def softmax(x, axis=-1, *, out=None, num_threads=None):
-    if out is None and num_threads is None and _last_axis(axis):
+@hide_parameters("dim")
+def softmax(x, axis=-1, *, out=None, num_threads=None, dim=NOT_GIVEN):
+    if out is None and num_threads is None and _last_axis(axis) and dim is NOT_GIVEN:
         result = _fast_softmax(x, _SOFTMAX)
         if result is not NotImplemented:
             return result
+    if dim is not NOT_GIVEN:
+        _refuse_dim(dim)
     return _softmax(x, axis, out, num_threads, False)
 
 
-def log_softmax(x, axis=-1, *, out=None, num_threads=None):
-    if out is None and num_threads is None and _last_axis(axis):
+@hide_parameters("dim")
+def log_softmax(x, axis=-1, *, out=None, num_threads=None, dim=NOT_GIVEN):
+    if out is None and num_threads is None and _last_axis(axis) and dim is NOT_GIVEN:
         result = _fast_softmax(x, _LOG_SOFTMAX)
         if result is not NotImplemented:
             return result
+    if dim is not NOT_GIVEN:
+        _refuse_dim(dim)
     return _softmax(x, axis, out, num_threads, True)
 
 
@@ -489,8 +506,9 @@ class _BinaryProblem(_Problem):
 
 # ----------------------------------------------------------- loss functions
 
+@hide_parameters("dim")
 def cross_entropy(input, target, *, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, axis=-1, num_threads=None):
+                  label_smoothing=0.0, axis=-1, num_threads=None, dim=NOT_GIVEN):
     """Cross-entropy between logits and class-index or probability targets.
 
     As ``torch.nn.functional.cross_entropy``, with the class axis given by
@@ -547,18 +565,21 @@ def cross_entropy(input, target, *, weight=None, ignore_index=-100, reduction="m
     >>> round(float(loss), 4)
     1.2753
     """
-    if weight is None and num_threads is None and _last_axis(axis):
+    if weight is None and num_threads is None and _last_axis(axis) and dim is NOT_GIVEN:
         result = _fast_class(_CE, input, target, None, ignore_index, label_smoothing,
                              reduction, _WANT_VALUE, 1.0)
         if result is not NotImplemented:
             return result
+    if dim is not NOT_GIVEN:
+        _refuse_dim(dim)
     problem = _ClassProblem(input, target, weight, ignore_index, reduction,
                             label_smoothing, axis, num_threads, log_probs=False)
     return problem.value()
 
 
+@hide_parameters("dim")
 def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean",
-             axis=-1, num_threads=None):
+             axis=-1, num_threads=None, dim=NOT_GIVEN):
     """Negative log-likelihood of log-probabilities at class-index targets.
 
     As ``torch.nn.functional.nll_loss``: ``-w[y] input[y]`` per element.
@@ -593,11 +614,13 @@ def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean",
     >>> float(fastloss.nll_loss([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]], [2, 2]))
     -4.5
     """
-    if weight is None and num_threads is None and _last_axis(axis):
+    if weight is None and num_threads is None and _last_axis(axis) and dim is NOT_GIVEN:
         result = _fast_class(_NLL, input, target, None, ignore_index, 0.0, reduction,
                              _WANT_VALUE, 1.0)
         if result is not NotImplemented:
             return result
+    if dim is not NOT_GIVEN:
+        _refuse_dim(dim)
     problem = _ClassProblem(input, target, weight, ignore_index, reduction, 0.0,
                             axis, num_threads, log_probs=True)
     return problem.value()
@@ -816,25 +839,43 @@ class _Loss:
 
     _options = ()
 
-    def __call__(self, input, target):
-        result = self._fast(input, target, _WANT_VALUE, 1.0)
-        if result is NotImplemented:
-            result = self._problem(input, target).value()
-        return result
+    @hide_parameters("dim")
+    def __call__(self, input, target, *, dim=NOT_GIVEN):
+        if dim is NOT_GIVEN:
+            result = self._fast(input, target, _WANT_VALUE, 1.0)
+            if result is not NotImplemented:
+                return result
+        else:
+            self._refuse_dim(dim)
+        return self._problem(input, target).value()
 
-    def grad(self, input, target, *, grad_output=1.0, out=None):
-        if out is None:
+    @hide_parameters("dim")
+    def grad(self, input, target, *, grad_output=1.0, out=None, dim=NOT_GIVEN):
+        if out is None and dim is NOT_GIVEN:
             result = self._fast(input, target, _WANT_GRAD, grad_output)
             if result is not NotImplemented:
                 return result
+        if dim is not NOT_GIVEN:
+            self._refuse_dim(dim)
         return self._problem(input, target).grad(grad_output, out)
 
-    def value_and_grad(self, input, target, *, out=None):
-        if out is None:
+    @hide_parameters("dim")
+    def value_and_grad(self, input, target, *, out=None, dim=NOT_GIVEN):
+        if out is None and dim is NOT_GIVEN:
             result = self._fast(input, target, _WANT_BOTH, 1.0)
             if result is not NotImplemented:
                 return result
+        if dim is not NOT_GIVEN:
+            self._refuse_dim(dim)
         return self._problem(input, target).value_and_grad(out)
+
+    def _refuse_dim(self, dim):
+        name = type(self).__name__
+        if "axis" in self._options:
+            instead = f"the class axis is an option of the loss object: {name}(axis={dim!r})"
+        else:
+            instead = f"{name} has no axis (its loss is elementwise)"
+        refuse_torch_name("dim", dim, instead)
 
     grad.__doc__ = _GRAD_DOC
     value_and_grad.__doc__ = _VALUE_AND_GRAD_DOC
@@ -944,8 +985,12 @@ class CrossEntropyLoss(_ClassLoss):
     _options = ("weight", "ignore_index", "reduction", "label_smoothing", "axis",
                 "num_threads")
 
+    @hide_parameters("dim")
     def __init__(self, weight=None, *, ignore_index=-100, reduction="mean",
-                 label_smoothing=0.0, axis=-1, num_threads=None):
+                 label_smoothing=0.0, axis=-1, num_threads=None,
+                 dim=NOT_GIVEN):
+        if dim is not NOT_GIVEN:
+            _refuse_dim(dim)
         _options_check(reduction, num_threads)
         self.weight = _weight_option(weight, allow_bool=False)
         self.ignore_index = check_ignore_index(ignore_index)
@@ -994,8 +1039,12 @@ class NLLLoss(_ClassLoss):
 
     _options = ("weight", "ignore_index", "reduction", "axis", "num_threads")
 
+    @hide_parameters("dim")
     def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", axis=-1,
-                 num_threads=None):
+                 num_threads=None,
+                 dim=NOT_GIVEN):
+        if dim is not NOT_GIVEN:
+            _refuse_dim(dim)
         _options_check(reduction, num_threads)
         self.weight = _weight_option(weight, allow_bool=False)
         self.ignore_index = check_ignore_index(ignore_index)

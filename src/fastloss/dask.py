@@ -33,7 +33,10 @@ Bitwise agreement with the in-memory functions, for any chunking:
   accumulation error (the kernels add rows in order within fixed blocks of
   rows): relative ~1e-14 in float64, at most one rounding in float32.
 
-The module needs dask: ``pip install "fastloss[dask]"``.
+The module needs dask and distributed, which fastloss does not install by
+default: ``pip install "dask[array]>=2024.1" "distributed>=2024.1"``, or from
+the root of a checkout of fastloss, ``pip install ".[dask]"`` (fastloss is not
+on the package index).
 """
 
 from __future__ import annotations
@@ -48,7 +51,9 @@ try:
     import dask.array as da
 except ImportError as exc:                     # pragma: no cover - tested in a subprocess
     raise ImportError(
-        f'fastloss.dask needs dask ({exc}); install it with: pip install "fastloss[dask]"'
+        f"fastloss.dask needs dask ({exc}); install it with: "
+        'pip install "dask[array]>=2024.1" "distributed>=2024.1" '
+        '(or, from the root of a checkout of fastloss: pip install ".[dask]")'
     ) from exc
 
 from . import _api

@@ -13,7 +13,9 @@ respect to the logits in one fastloss call per optimizer step:
   (two classes), trained by Adam on minibatches in NumPy.
 
 scikit-learn and SciPy are optional dependencies of fastloss:
-``pip install "fastloss[sklearn]"``. ``import fastloss`` never imports them.
+``pip install "scikit-learn>=1.6" "scipy>=1.9"``, or from the root of a
+checkout of fastloss, ``pip install ".[sklearn]"`` (fastloss is not on the
+package index). ``import fastloss`` never imports them.
 """
 
 import contextlib
@@ -41,7 +43,8 @@ except ImportError as exc:  # pragma: no cover - exercised without scikit-learn
     raise ImportError(
         "fastloss.estimators needs scikit-learn (>= 1.6) and SciPy (>= 1.9), which "
         "fastloss does not install by default; install them with "
-        '`pip install "fastloss[sklearn]"`. '
+        '`pip install "scikit-learn>=1.6" "scipy>=1.9"` (or, from the root of a '
+        'checkout of fastloss: `pip install ".[sklearn]"`). '
         f"(The import failed with: {exc})"
     ) from exc
 

@@ -16,6 +16,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -320,35 +321,143 @@ def table(records, peers):
     return "\n".join(lines)
 
 
-def plot(records, path, dtype="float32"):
-    """PNG of GB/s against the number of classes: cross-entropy forward
-    (with the read floor) and loss-and-gradient (with the copy floor)."""
+# One colour and line style per implementation, the same in every plot
+# whichever peers are installed (matplotlib's colour cycle gave a library the
+# next free colour, so colours moved between runs and machines).
+STYLES = {
+    "floor": dict(color="black", linestyle="--", marker=""),
+    "fastloss": dict(color="tab:blue", linestyle="-", marker="o"),
+    "fastloss_1": dict(color="tab:blue", linestyle=":", marker="o", alpha=0.6),
+    "numpy": dict(color="tab:orange", linestyle="-", marker="s"),
+    "torch": dict(color="tab:red", linestyle="-", marker="^"),
+    "sklearn": dict(color="tab:green", linestyle="-", marker="v"),
+    "scipy": dict(color="tab:purple", linestyle="-", marker="D"),
+}
+
+
+def last_level_cache_bytes():
+    """The size of the largest CPU cache (Linux sysfs), or None where unknown."""
+    sizes = []
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(os.path.join(base, entry, "size")) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        if text[-1:] in units and text[:-1].isdigit():
+            sizes.append(int(text[:-1]) * units[text[-1]])
+        elif text.isdigit():
+            sizes.append(int(text))
+    return max(sizes) if sizes else None
+
+
+def working_set_bytes(rec):
+    """The bytes one timed call of a record touches: its logits, the targets
+    of BCE and, for the operations with a copy floor, the array written."""
+    x = rec["n"] * rec["c"] * np.dtype(rec["dtype"]).itemsize
+    total = x * (2 if rec["op"] in BINARY else 1)
+    return total + (x if OPS[rec["op"]][0] == "copy" else 0)
+
+
+def cache_resident(records, cache_bytes):
+    """The (shape, dtype) labels whose working set fits in ``cache_bytes``,
+    in the records' order (none when the cache size is unknown)."""
+    if cache_bytes is None:
+        return []
+    found = []
+    for rec in records:
+        key = f"{rec['shape']} {rec['dtype']}"
+        if working_set_bytes(rec) <= cache_bytes and key not in found:
+            found.append(key)
+    return found
+
+
+def cache_warning(records, cache_bytes):
+    """A sentence saying which arrays fit in the last-level cache, or ''."""
+    fits = cache_resident(records, cache_bytes)
+    if not fits:
+        return ""
+    return (f"warning: the arrays of {', '.join(fits)} fit in the {cache_bytes >> 20} MiB "
+            f"last-level cache: those timings measure the cache, not memory (the floors, "
+            f"and fastloss's speed-up over one thread, are not those of arrays in memory)")
+
+
+def plot(records, path, **options):
+    """Write ``figure(records, **options)`` to ``path`` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(records, **options)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def figure(records, dtype="float32", n_threads=None, repeat=None, cache_bytes=None):
+    """A matplotlib figure of GB/s against the number of classes:
+    cross-entropy forward (with the read floor) and loss-and-gradient (with
+    the copy floor).
+
+    Each implementation has its colour (``STYLES``); the titles give the
+    shapes and the threads, one legend sits below the panels, and points
+    whose arrays fit in ``cache_bytes`` are hollow, with a note saying so.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [("cross_entropy", "read"), ("cross_entropy_value_and_grad", "copy")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(11, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 5.2), sharey=True)
+    handles = {}
     for ax, (op, floor_kind) in zip(axes, panels):
         recs = [r for r in records if r["op"] == op and r["dtype"] == dtype]
         for impl in ["floor", "fastloss", "fastloss_1", *PEER_NAMES]:
-            pts = sorted((r["c"], r["gb"] / r["seconds"]) for r in recs if r["impl"] == impl)
+            pts = sorted((r["c"], r["gb"] / r["seconds"], working_set_bytes(r))
+                         for r in recs if r["impl"] == impl)
             if not pts:
                 continue
-            label = {"floor": f"{floor_kind} floor", "fastloss_1": "fastloss, 1 thread"}.get(
-                impl, PEER_NAMES.get(impl, impl))
-            style = "k--" if impl == "floor" else ("o:" if impl == "fastloss_1" else "o-")
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+            label = {"floor": "memory floor (read / copy)",
+                     "fastloss_1": "fastloss, 1 thread"}.get(impl, PEER_NAMES.get(impl, impl))
+            style = STYLES[impl]
+            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label,
+                              **style)
+            handles.setdefault(label, line)
+            hot = [p for p in pts if cache_bytes is not None and p[2] <= cache_bytes]
+            if hot and style["marker"]:       # cache-resident points: hollow
+                ax.plot([p[0] for p in hot], [p[1] for p in hot], linestyle="",
+                        marker=style["marker"], markerfacecolor="white",
+                        markeredgecolor=style["color"], zorder=3)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("number of classes C")
-        ax.set_title(f"{OPS[op][1]} ({dtype})")
+        shapes = ", ".join(dict.fromkeys(r["shape"] for r in recs))
+        ax.set_title(f"{OPS[op][1]} ({dtype}, {floor_kind} floor)\n{shapes}", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
     axes[0].set_ylabel("GB/s of logits")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    threads = f"{n_threads} threads" if n_threads is not None else "threads: see the run"
+    medians = f", medians of {repeat}" if repeat is not None else ""
+    fig.suptitle(f"fastloss {_version()}: rows x classes as titled, {threads}{medians}",
+                 fontsize=10)
+    note = cache_warning([r for r in records if r["dtype"] == dtype], cache_bytes)
+    bottom = 0.19 if note else 0.13         # below the panels: the legend, the note
+    fig.tight_layout(rect=(0, bottom, 1, 0.95))
+    fig.legend(list(handles.values()), list(handles), loc="upper center",
+               bbox_to_anchor=(0.5, bottom), ncol=min(len(handles), 4), fontsize=8,
+               frameon=False)
+    if note:
+        text = textwrap.fill("hollow points: " + note[len("warning: "):], 170)
+        fig.text(0.5, 0.01, text, ha="center", va="bottom", fontsize=7)
+    return fig
+
+
+def _version():
+    from .._version import __version__
+    return __version__
 
 
 # ------------------------------------------------------ python -m fastloss bench
@@ -371,6 +480,13 @@ def run(parser, args):
         parser.error("--repeat must be at least 1")
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    if args.plot:                # before the grid, not after minutes of it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error(f"--plot needs matplotlib, which is not installed: "
+                         f"pip install matplotlib (or, from the root of a checkout of "
+                         f"fastloss, pip install \".[bench]\"); got --plot {args.plot}")
     shapes, dtypes = SHAPES, DTYPES
     if args.quick:
         shapes, dtypes = [(20_000, 100), (200, 10_000)], ("float32",)
@@ -388,10 +504,15 @@ def run(parser, args):
                        repeat=args.repeat, progress=progress)
     print(file=sys.stderr)
     print(table(records, peers))
+    cache = last_level_cache_bytes()
+    warning = cache_warning(records, cache)
+    if warning:
+        print(warning, file=sys.stderr)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": args.threads, "repeat": args.repeat, "records": records},
-                      f, indent=1)
+            json.dump({"threads": args.threads, "repeat": args.repeat,
+                       "last_level_cache_bytes": cache, "records": records}, f, indent=1)
     if args.plot:
-        plot(records, args.plot)
+        plot(records, args.plot, n_threads=args.threads, repeat=args.repeat,
+             cache_bytes=cache)
     return 0

@@ -4,7 +4,9 @@ Without a command it runs the demonstration benchmark (``demo``);
 ``bench`` the full benchmark grid (``bench``); ``info`` prints
 :func:`fastloss.show_config`; ``check`` compares the installed build with
 the NumPy references (``check``). Bad arguments print the usage
-and exit with status 2 (argparse's convention).
+and exit with status 2 (argparse's convention); ``--version`` prints the
+version. ``__main__`` stops quietly when the reader of its output goes away
+(``python -m fastloss check | head``).
 
 A command is one entry of ``COMMANDS``: its name, a one-line help, a
 function that adds its options to its sub-parser, and a function
@@ -16,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Callable, NamedTuple
+
+from .._version import __version__
 
 
 class Command(NamedTuple):
@@ -96,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "NumPy on a few shapes. Commands: " + ", ".join(c.name for c in COMMANDS)
                     + ".",
     )
+    parser.add_argument("--version", action="version", version=f"fastloss {__version__}")
     _default_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
