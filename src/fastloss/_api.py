@@ -1283,22 +1283,21 @@ class _LinearProblem:
             )
         return arr
 
-    def run(self, want_grad):
-        """(the loss, and with ``want_grad`` the gradients (input, linear_weight,
-        linear_bias or None) of the reduced loss, of its sum for "none")."""
+    def _pass(self, want_grad, scale, per_row):
+        """The pass over the blocks: (their float64 sums; with ``want_grad``
+        the gradients of the summed loss times ``scale``: the input's, the
+        weight's, and the bias' in float64 or None). ``per_row``: an (N,)
+        array for the per-row losses, or an empty one."""
         x, w, b, dtype = self.x, self.w, self.b, self.dtype
         (n_rows, n_features), n_classes = x.shape, w.shape[0]
         rows = self.chunk
         logits = np.empty((min(rows, n_rows), n_classes), dtype)
-        per_row = np.empty(n_rows if self.reduction == "none" else 0, dtype)
         ones = np.broadcast_to(np.ones(1, dtype), (logits.shape[0],))
-        scale = 1.0
+        grads = None
         if want_grad:
-            grad_x = np.empty((n_rows, n_features), dtype)
-            grad_w = np.zeros((n_classes, n_features), dtype)
-            grad_b = None if b is None else np.zeros(n_classes, np.float64)
-            if self.reduction == "mean":
-                scale = _grad_scale(1.0, "mean", self.denominator, self.empty_is_nan)
+            grads = (np.empty((n_rows, n_features), dtype),
+                     np.zeros((n_classes, n_features), dtype),
+                     None if b is None else np.zeros(n_classes, np.float64))
         no_grad = _NO_PROB[dtype]
         totals = []
         for start in range(0, n_rows, rows):
@@ -1310,23 +1309,45 @@ class _LinearProblem:
             z3 = z.reshape(z.shape[0], n_classes, 1)
             total = _kernels.class_loss(
                 _CE, z3, self.targets[start:stop], no_grad, self.weight,
-                self.ignore_index, self.eps, per_row[start:stop],
-                z3 if want_grad else no_grad, ones[:z.shape[0]], scale, self.n_threads,
+                self.ignore_index, self.eps, per_row[start:stop] if per_row.size else
+                per_row, z3 if want_grad else no_grad, ones[:z.shape[0]], scale,
+                self.n_threads,
             )[0]
             totals.append(total)
-            if want_grad:                  # z now holds the gradient of the logits
-                np.matmul(z, w, out=grad_x[start:stop])
-                _add_product(grad_w, z, xb, first=start == 0)
-                if grad_b is not None:
-                    grad_b += np.add.reduce(z, axis=0, dtype=np.float64)
+            if grads is not None:          # z now holds the gradient of the logits
+                np.matmul(z, w, out=grads[0][start:stop])
+                _add_product(grads[1], z, xb, first=start == 0)
+                if grads[2] is not None:
+                    np.add(grads[2], np.add.reduce(z, axis=0, dtype=np.float64),
+                           out=grads[2])
+        return totals, grads
+
+    def run(self, want_grad):
+        """(the loss, and with ``want_grad`` the gradients (input, linear_weight,
+        linear_bias or None) of the reduced loss, of its sum for "none")."""
+        scale = 1.0
+        if want_grad and self.reduction == "mean":
+            scale = _grad_scale(1.0, "mean", self.denominator, self.empty_is_nan)
+        per_row = np.empty(self.x.shape[0] if self.reduction == "none" else 0, self.dtype)
+        totals, grads = self._pass(want_grad, scale, per_row)
         if self.reduction == "none":
             loss = per_row
         else:
-            loss = _reduced(_exact_sum(totals), self.reduction, self.denominator, dtype,
+            loss = _reduced(_exact_sum(totals), self.reduction, self.denominator, self.dtype,
                             self.empty_is_nan)
-        if not want_grad:
+        if grads is None:
             return loss
-        return loss, (grad_x, grad_w, None if grad_b is None else grad_b.astype(dtype))
+        grad_b = None if grads[2] is None else grads[2].astype(self.dtype)
+        return loss, (grads[0], grads[1], grad_b)
+
+    def block_sum(self, grad_scale=None):
+        """The block protocol (see LinearCrossEntropyLoss): the summed loss in
+        float64, and the gradients of that sum times ``grad_scale`` (None: no
+        gradients; the bias' in float64), whatever the reduction."""
+        totals, grads = self._pass(grad_scale is not None,
+                                   1.0 if grad_scale is None else grad_scale,
+                                   np.empty(0, self.dtype))
+        return float(_exact_sum(totals)), grads
 
 
 _LINEAR_PARAMETERS = """    weight : array_like of shape (n_classes,), optional
@@ -1450,6 +1471,23 @@ class LinearCrossEntropyLoss:
         return self._problem(input, linear_weight, target, linear_bias).run(True)
 
     __repr__ = _Loss.__repr__
+
+    # The block protocol (fastloss.dask): a call over row blocks of the input
+    # and target, with the weight and bias whole, is the fsum of the blocks'
+    # _block_sum, over _ce_loss()'s _denominator for "mean"; the gradients
+    # are the blocks' with _ce_loss()'s _grad_scale, the weight's and bias'
+    # summed over the blocks.
+
+    def _block_sum(self, input, linear_weight, target, linear_bias=None, grad_scale=None):
+        return self._problem(input, linear_weight, target, linear_bias).block_sum(grad_scale)
+
+    def _ce_loss(self):
+        """The CrossEntropyLoss of the same options, for the denominator and
+        the scales of "mean"."""
+        return CrossEntropyLoss(self.weight, ignore_index=self.ignore_index,
+                                reduction=self.reduction,
+                                label_smoothing=self.label_smoothing,
+                                num_threads=self.num_threads)
 
 
 _LINEAR_ARRAYS = """input : array_like of float32 or float64

@@ -54,3 +54,12 @@ def fused(x: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
     rows: npt.NDArray[np.floating] = fastloss.linear_cross_entropy(x, w, y, reduction="none")
     total = float(loss) + float(gx.sum()) + float(gw.sum()) + float(rows.sum())
     return total + (0.0 if gb is None else float(gb.sum()))
+
+
+def fused_distributed(x: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
+                      y: npt.NDArray[np.int64]) -> float:
+    loss_fn = fastloss.LinearCrossEntropyLoss()
+    loss, (gx, gw, gb) = fastloss.dask.value_and_grad(loss_fn, x, y, linear_weight=w)
+    value = fastloss.dask.linear_cross_entropy(x, w, y, reduction="sum")
+    return float(loss.compute()) + float(gx.sum().compute()) + float(gw.sum().compute()) \
+        + float(value.compute()) + (0.0 if gb is None else float(gb.sum().compute()))
