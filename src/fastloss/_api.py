@@ -1283,7 +1283,7 @@ class _LinearProblem:
             )
         return arr
 
-    def _pass(self, want_grad, scale, per_row):
+    def _pass(self, want_grad, scale, per_row, input_grad=True):
         """The pass over the blocks: (their float64 sums; with ``want_grad``
         the gradients of the summed loss times ``scale``: the input's, the
         weight's, and the bias' in float64 or None). ``per_row``: an (N,)
@@ -1295,7 +1295,7 @@ class _LinearProblem:
         ones = np.broadcast_to(np.ones(1, dtype), (logits.shape[0],))
         grads = None
         if want_grad:
-            grads = (np.empty((n_rows, n_features), dtype),
+            grads = (np.empty((n_rows, n_features) if input_grad else (0, 0), dtype),
                      np.zeros((n_classes, n_features), dtype),
                      None if b is None else np.zeros(n_classes, np.float64))
         no_grad = _NO_PROB[dtype]
@@ -1315,21 +1315,23 @@ class _LinearProblem:
             )[0]
             totals.append(total)
             if grads is not None:          # z now holds the gradient of the logits
-                np.matmul(z, w, out=grads[0][start:stop])
+                if input_grad:
+                    np.matmul(z, w, out=grads[0][start:stop])
                 _add_product(grads[1], z, xb, first=start == 0)
                 if grads[2] is not None:
                     np.add(grads[2], np.add.reduce(z, axis=0, dtype=np.float64),
                            out=grads[2])
         return totals, grads
 
-    def run(self, want_grad):
+    def run(self, want_grad, input_grad=True):
         """(the loss, and with ``want_grad`` the gradients (input, linear_weight,
-        linear_bias or None) of the reduced loss, of its sum for "none")."""
+        linear_bias or None) of the reduced loss, of its sum for "none";
+        without ``input_grad`` the input's is None, its product skipped)."""
         scale = 1.0
         if want_grad and self.reduction == "mean":
             scale = _grad_scale(1.0, "mean", self.denominator, self.empty_is_nan)
         per_row = np.empty(self.x.shape[0] if self.reduction == "none" else 0, self.dtype)
-        totals, grads = self._pass(want_grad, scale, per_row)
+        totals, grads = self._pass(want_grad, scale, per_row, input_grad)
         if self.reduction == "none":
             loss = per_row
         else:
@@ -1338,7 +1340,7 @@ class _LinearProblem:
         if grads is None:
             return loss
         grad_b = None if grads[2] is None else grads[2].astype(self.dtype)
-        return loss, (grads[0], grads[1], grad_b)
+        return loss, (grads[0] if input_grad else None, grads[1], grad_b)
 
     def block_sum(self, grad_scale=None):
         """The block protocol (see LinearCrossEntropyLoss): the summed loss in
@@ -1480,6 +1482,11 @@ class LinearCrossEntropyLoss:
 
     def _block_sum(self, input, linear_weight, target, linear_bias=None, grad_scale=None):
         return self._problem(input, linear_weight, target, linear_bias).block_sum(grad_scale)
+
+    def _value_and_layer_grads(self, input, linear_weight, target, linear_bias=None):
+        """value_and_grad without the input's gradient (None), for a model
+        whose input is data (fastloss.estimators)."""
+        return self._problem(input, linear_weight, target, linear_bias).run(True, False)
 
     def _ce_loss(self):
         """The CrossEntropyLoss of the same options, for the denominator and
