@@ -30,10 +30,9 @@ def public_names():
         yield f"fastloss.{name}"
         obj = getattr(fastloss, name)
         if isinstance(obj, type):
-            for method in ("__call__", "grad", "value_and_grad"):
-                if method in vars(fastloss._api._Loss) or method in vars(obj):
-                    if method != "__call__":
-                        yield f"fastloss.{name}.{method}"
+            for method in ("grad", "value_and_grad"):
+                if hasattr(obj, method):
+                    yield f"fastloss.{name}.{method}"
     for name in fastloss.dask.__all__:
         yield f"fastloss.dask.{name}"
     for name in fastloss.estimators.__all__:

@@ -98,3 +98,18 @@ def assert_install_commands(message, extra):
     assert f"pip install {requirements}" in message, message
     assert f'pip install ".[{extra}]"' in message, message
     assert "fastloss[" not in message, message
+
+
+# linear_cross_entropy against its reference: the logits are products of
+# n_features terms rounded in the input's dtype (the reference's in float64)
+PRODUCT_TOLERANCES = {
+    np.dtype(np.float32): dict(rtol=2e-5, atol=2e-5),
+    np.dtype(np.float64): dict(rtol=1e-10, atol=1e-12),
+}
+
+
+def assert_close_products(actual, expected, dtype):
+    np.testing.assert_allclose(
+        np.asarray(actual, np.float64), np.asarray(expected, np.float64),
+        equal_nan=True, **PRODUCT_TOLERANCES[np.dtype(dtype)]
+    )

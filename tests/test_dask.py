@@ -343,3 +343,66 @@ def test_without_dask_the_import_error_says_what_to_install():
     assert code == 1
     assert 'ImportError: fastloss.dask needs dask' in out
     assert_install_commands(out, "dask")
+
+
+# ------------------------------------------------- linear_cross_entropy
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_linear_cross_entropy_matches_the_reference(client, rng, dtype, reduction, bias):
+    import reference as ref
+    from support import assert_close_products
+
+    n, d, v = 300, 8, 13
+    x = rng.standard_normal((n, d)).astype(dtype)
+    w = rng.standard_normal((v, d)).astype(dtype)
+    b = rng.standard_normal(v).astype(dtype) if bias else None
+    y = rng.integers(0, v, n)
+    y[::5] = -100
+    options = dict(weight=rng.random(v) + 0.5, reduction=reduction, label_smoothing=0.1)
+    X = da.from_array(x, chunks=((100, 120, 80), d))
+    Y = da.from_array(y, chunks=50)                   # rechunked as X's rows
+    loss_fn = fastloss.LinearCrossEntropyLoss(**options, chunk_size=7)
+    value, (vg_loss, grads) = dask.compute(
+        fd.linear_cross_entropy(X, w, Y, linear_bias=b, chunk_size=7, **options),
+        fd.value_and_grad(loss_fn, X, Y, linear_weight=w, linear_bias=b))
+    expected = ref.linear_cross_entropy(x, w, y, b, **options)
+    expected_grads = ref.linear_cross_entropy_grad(x, w, y, b, **options)
+    assert_close_products(value, expected, dtype)
+    assert_close_products(vg_loss, expected, dtype)
+    assert np.asarray(value).dtype == dtype and np.shape(value) == np.shape(expected)
+    for got, want in zip(grads, expected_grads):
+        if want is None:
+            assert got is None
+            continue
+        assert got.dtype == dtype and got.shape == want.shape
+        assert_close_products(got, want, dtype)
+
+
+def test_linear_cross_entropy_refusals(client):
+    x = da.zeros((40, 6), chunks=(10, 3))
+    w = np.zeros((5, 6))
+    with pytest.raises(ValueError, match=r"input: the features \(axis 1, length 6\) must be a "
+                                         r"single chunk, got chunks \(3, 3\)"):
+        fd.linear_cross_entropy(x, w, np.zeros(40, int))
+    x = x.rechunk((10, 6))
+    with pytest.raises(ValueError, match=r"linear_weight: expected shape \(n_classes, 6\)"):
+        fd.linear_cross_entropy(x, np.zeros((5, 4)), np.zeros(40, int))
+    with pytest.raises(TypeError, match=r"linear_weight: expected the input's dtype float64"):
+        fd.linear_cross_entropy(x, np.zeros((5, 6), np.float32), np.zeros(40, int))
+    with pytest.raises(ValueError, match=r"target: expected class indices of shape \(40,\)"):
+        fd.linear_cross_entropy(x, w, np.zeros(39, int))
+    with pytest.raises(TypeError, match=r"linear_weight: expected the layer's weight"):
+        fd.value_and_grad(fastloss.LinearCrossEntropyLoss(), x, np.zeros(40, int))
+    with pytest.raises(TypeError, match=r"linear_weight, linear_bias: only with a "
+                                        r"LinearCrossEntropyLoss, got a CrossEntropyLoss"):
+        fd.value_and_grad(fastloss.CrossEntropyLoss(), x, np.zeros(40, int), linear_weight=w)
+    y = np.zeros(40, int)
+    y[33] = 5
+    with pytest.raises(IndexError, match=r"target: class index 5 at position \(33,\) is "
+                                         r"out of range for 5 classes"):
+        fd.linear_cross_entropy(x, w, y, reduction="sum").compute()
+    with pytest.raises(IndexError, match=r"at position \(33,\)"):
+        dask.compute(*fd.value_and_grad(fastloss.LinearCrossEntropyLoss(), x, y,
+                                        linear_weight=w)[1])

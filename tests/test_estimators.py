@@ -152,6 +152,36 @@ def test_multiclass_uses_one_fused_cross_entropy_call_per_evaluation(monkeypatch
     assert calls["other"] == 0
 
 
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_large_logits_take_the_fused_path(monkeypatch, class_weight, dtype):
+    """Above the threshold each evaluation is one LinearCrossEntropyLoss call
+    (the logits a block at a time), and the optimum is LogisticRegression's."""
+    calls = {"fused": 0}
+    real = fastloss.LinearCrossEntropyLoss._value_and_layer_grads
+
+    def counting(self, *args, **kwargs):
+        calls["fused"] += 1
+        return real(self, *args, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the logits were materialized")
+
+    X, y = dataset(4, seed=5, dtype=dtype)
+    unfused = SoftmaxRegression(C=2.0, class_weight=class_weight, **TIGHT).fit(X, y)
+    assert calls["fused"] == 0
+    monkeypatch.setattr(estimators, "_FUSED_LOGITS_BYTES", X.shape[0] * 4 * X.itemsize - 1)
+    monkeypatch.setattr(fastloss.LinearCrossEntropyLoss, "_value_and_layer_grads", counting)
+    monkeypatch.setattr(fastloss.CrossEntropyLoss, "value_and_grad", refuse)
+    fused = SoftmaxRegression(C=2.0, class_weight=class_weight, **TIGHT).fit(X, y)
+    assert calls["fused"] >= fused.n_iter_[0] > 5
+    assert fused.coef_.dtype == dtype
+    if dtype == np.float64:
+        theirs = LogisticRegression(C=2.0, class_weight=class_weight, **TIGHT).fit(X, y)
+        assert_same_optimum(fused, theirs)
+    np.testing.assert_allclose(fused.coef_, unfused.coef_, rtol=1e-3, atol=1e-3)
+
+
 def test_warm_start_resumes_from_the_optimum():
     X, y = dataset(3)
     clf = SoftmaxRegression(warm_start=True, **TIGHT).fit(X, y)

@@ -7,6 +7,7 @@ SIMD path ``_dispatch`` chose). The semantics are those of
 """
 
 import copy
+import functools
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ from ._validation import (
     as_index_targets,
     as_operand,
     broadcast_operand,
+    check_chunk_size,
     check_ignore_index,
     check_label_smoothing,
     check_no_ignore_index,
@@ -443,15 +445,20 @@ class _ClassProblem(_Problem):
 
     def _refuse(self, bad):
         """The IndexError of the first bad target (position, value read), if any."""
-        if bad is None or bad[0] < 0:
-            return
-        n_classes = self.x3.shape[1]
-        raise IndexError(
-            f"target: class index {bad[1]} at position "
-            f"{position(bad[0], self.loss_shape)} is out of range for "
-            f"{n_classes} classes (expected 0 <= target < {n_classes}, or "
-            f"ignore_index={self.ignore_index})"
-        )
+        _refuse_target(bad, self.loss_shape, self.x3.shape[1], self.ignore_index)
+
+
+def _refuse_target(bad, loss_shape, n_classes, ignore_index):
+    """The IndexError of the first bad class-index target, if any: ``bad`` is
+    (its flat position or -1, the value read there), as the kernels return."""
+    if bad is None or bad[0] < 0:
+        return
+    raise IndexError(
+        f"target: class index {bad[1]} at position "
+        f"{position(bad[0], loss_shape)} is out of range for "
+        f"{n_classes} classes (expected 0 <= target < {n_classes}, or "
+        f"ignore_index={ignore_index})"
+    )
 
 
 class _BinaryProblem(_Problem):
@@ -1185,3 +1192,411 @@ class MSELoss(_ElementwiseLoss):
         if self.num_threads is not None:
             return NotImplemented
         return _fast_binary(_kernels.MSE, input, target, self.reduction, want, grad_output)
+
+
+# ------------------------------------------- linear layer + cross-entropy
+#
+# linear_cross_entropy never holds the (N, V) logits: rows go through in
+# blocks, each block's logits computed by one BLAS product into a buffer
+# reused by every block, the fused cross-entropy kernel writing its gradient
+# in place of them, and the block's gradients taken from that by two more
+# products. The "mean" denominator (and the check of every target) comes
+# first, from the targets alone, so that each block's gradient has its
+# final scale.
+
+# The default block: as many rows as keep its logits within this many bytes
+# (rounded down to a multiple of 16 rows from 16 rows up), at least one row.
+_LINEAR_BLOCK_BYTES = 32 * 2**20
+# grad_linear_weight += g.T @ x without SciPy's BLAS: through a buffer of
+# at most this many bytes (a slice of the classes at a time).
+_ACCUMULATE_BYTES = 8 * 2**20
+_NO_PROB = {np.dtype(t): np.empty((0, 0, 0), t) for t in (np.float32, np.float64)}
+
+
+def _linear_chunk(chunk_size, n_rows, n_classes, itemsize):
+    """The rows of a block: ``chunk_size``, or the default rule above."""
+    if chunk_size is not None:
+        return chunk_size
+    rows = _LINEAR_BLOCK_BYTES // max(1, n_classes * itemsize)
+    if rows >= 16:
+        rows -= rows % 16
+    return max(1, min(rows, n_rows))
+
+
+@functools.cache
+def _scipy_gemm(dtype):
+    """SciPy's BLAS gemm for ``dtype``, or None without SciPy (an optional
+    dependency): it adds a product into its output (beta=1), which NumPy's
+    matmul cannot."""
+    try:
+        from scipy.linalg.blas import get_blas_funcs
+    except ImportError:
+        return None
+    return get_blas_funcs("gemm", dtype=dtype)
+
+
+def _add_product(c, g, x, first):
+    """``c += g.T @ x`` (``c = g.T @ x`` when ``first``) without a temporary of
+    ``c``'s size: ``c`` (V, D) C-contiguous, ``g`` (m, V), ``x`` (m, D)."""
+    if first:
+        np.matmul(g.T, x, out=c)
+        return
+    if not c.size:
+        return
+    gemm = _scipy_gemm(c.dtype)
+    if gemm is not None:
+        # in Fortran order c.T (D, V) is x.T (D, m) @ g (m, V) + c.T: no copies
+        result = gemm(1.0, x.T, g.T, beta=1.0, c=c.T, trans_b=1, overwrite_c=1)
+        if not np.shares_memory(result, c):      # pragma: no cover - a copying wrapper
+            c.T[...] = result
+        return
+    step = max(1, _ACCUMULATE_BYTES // (c.shape[1] * c.itemsize))
+    part = np.empty((min(step, c.shape[0]), c.shape[1]), c.dtype)
+    for v0 in range(0, c.shape[0], step):
+        v1 = min(c.shape[0], v0 + step)
+        np.matmul(g[:, v0:v1].T, x, out=part[:v1 - v0])
+        c[v0:v1] += part[:v1 - v0]
+
+
+class _LinearProblem:
+    """Validated inputs of one linear_cross_entropy call: every argument
+    checked, and every target (with the "mean" denominator taken), before
+    any product."""
+
+    def __init__(self, input, linear_weight, target, linear_bias, weight, ignore_index,
+                 reduction, label_smoothing, chunk_size, num_threads):
+        self.reduction = check_reduction(reduction)
+        self.eps = check_label_smoothing(label_smoothing)
+        self.ignore_index = check_ignore_index(ignore_index)
+        chunk_size = check_chunk_size(chunk_size)
+        self.n_threads = resolve_num_threads(num_threads)
+        x = as_float_array(input, "input")
+        if x.ndim != 2:
+            raise ValueError(
+                f"input: expected a 2-D array of shape (n_samples, n_features), got "
+                f"{describe(x)}"
+            )
+        n_rows, n_features = x.shape
+        w = self._operand(linear_weight, "linear_weight", x.dtype)
+        if w.ndim != 2 or w.shape[1] != n_features:
+            raise ValueError(
+                f"linear_weight: expected shape (n_classes, {n_features}), one row of "
+                f"the input's {n_features} features per class (input has shape "
+                f"{x.shape}), got shape {w.shape}"
+            )
+        n_classes = w.shape[0]
+        b = None
+        if linear_bias is not None:
+            b = self._operand(linear_bias, "linear_bias", x.dtype)
+            if b.shape != (n_classes,):
+                raise ValueError(
+                    f"linear_bias: expected shape ({n_classes},), one per class "
+                    f"(linear_weight has shape {w.shape}), got shape {b.shape}"
+                )
+        if weight is None:
+            class_weight = np.ones(n_classes, x.dtype)
+        else:
+            class_weight = as_operand(weight, x.dtype, "weight", allow_bool=False)
+            if class_weight.shape != (n_classes,):
+                raise ValueError(
+                    f"weight: expected one weight per class, shape ({n_classes},), "
+                    f"got shape {class_weight.shape}"
+                )
+        t = _asarray(target, "target")
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"target: expected integer class indices, got {describe(t)}")
+        if t.shape != (n_rows,):
+            raise ValueError(
+                f"target: expected class indices of shape ({n_rows},), one per row of "
+                f"the input (shape {x.shape}), got shape {t.shape}"
+            )
+        targets = as_index_targets(t, "target")
+        # a private copy: the blocks read the targets checked here, whatever
+        # another thread does to the caller's array meanwhile
+        self.targets = targets.copy() if targets is t or np.shares_memory(targets, t) \
+            else targets
+        denominator, _, *bad = _kernels.check_targets(
+            _CE, self.targets, class_weight, n_rows, 1, self.ignore_index, self.n_threads)
+        _refuse_target(bad, (n_rows,), n_classes, self.ignore_index)
+        self.denominator = denominator
+        self.x, self.w, self.b, self.weight, self.dtype = x, w, b, class_weight, x.dtype
+        self.chunk = _linear_chunk(chunk_size, n_rows, n_classes, x.dtype.itemsize)
+        self.empty_is_nan = _empty_is_nan(_CE, self.eps)
+
+    @staticmethod
+    def _operand(value, name, dtype):
+        arr = as_float_array(value, name)
+        if arr.dtype != dtype:
+            raise TypeError(
+                f"{name}: expected the input's dtype {dtype}, got {describe(arr)}"
+            )
+        return arr
+
+    def _pass(self, want_grad, scale, per_row, input_grad=True):
+        """The pass over the blocks: (their float64 sums; with ``want_grad``
+        the gradients of the summed loss times ``scale``: the input's, the
+        weight's, and the bias' in float64 or None). ``per_row``: an (N,)
+        array for the per-row losses, or an empty one."""
+        x, w, b, dtype = self.x, self.w, self.b, self.dtype
+        (n_rows, n_features), n_classes = x.shape, w.shape[0]
+        rows = self.chunk
+        logits = np.empty((min(rows, n_rows), n_classes), dtype)
+        ones = np.broadcast_to(np.ones(1, dtype), (logits.shape[0],))
+        grads = None
+        if want_grad:
+            grads = (np.empty((n_rows, n_features) if input_grad else (0, 0), dtype),
+                     np.zeros((n_classes, n_features), dtype),
+                     None if b is None else np.zeros(n_classes, np.float64))
+        no_grad = _NO_PROB[dtype]
+        totals = []
+        for start in range(0, n_rows, rows):
+            stop = min(n_rows, start + rows)
+            xb, z = x[start:stop], logits[:stop - start]
+            np.matmul(xb, w.T, out=z)
+            if b is not None:
+                z += b
+            z3 = z.reshape(z.shape[0], n_classes, 1)
+            total = _kernels.class_loss(
+                _CE, z3, self.targets[start:stop], no_grad, self.weight,
+                self.ignore_index, self.eps, per_row[start:stop] if per_row.size else
+                per_row, z3 if want_grad else no_grad, ones[:z.shape[0]], scale,
+                self.n_threads,
+            )[0]
+            totals.append(total)
+            if grads is not None:          # z now holds the gradient of the logits
+                if input_grad:
+                    np.matmul(z, w, out=grads[0][start:stop])
+                _add_product(grads[1], z, xb, first=start == 0)
+                if grads[2] is not None:
+                    np.add(grads[2], np.add.reduce(z, axis=0, dtype=np.float64),
+                           out=grads[2])
+        return totals, grads
+
+    def run(self, want_grad, input_grad=True):
+        """(the loss, and with ``want_grad`` the gradients (input, linear_weight,
+        linear_bias or None) of the reduced loss, of its sum for "none";
+        without ``input_grad`` the input's is None, its product skipped)."""
+        scale = 1.0
+        if want_grad and self.reduction == "mean":
+            scale = _grad_scale(1.0, "mean", self.denominator, self.empty_is_nan)
+        per_row = np.empty(self.x.shape[0] if self.reduction == "none" else 0, self.dtype)
+        totals, grads = self._pass(want_grad, scale, per_row, input_grad)
+        if self.reduction == "none":
+            loss = per_row
+        else:
+            loss = _reduced(_exact_sum(totals), self.reduction, self.denominator, self.dtype,
+                            self.empty_is_nan)
+        if grads is None:
+            return loss
+        grad_b = None if grads[2] is None else grads[2].astype(self.dtype)
+        return loss, (grads[0] if input_grad else None, grads[1], grad_b)
+
+    def block_sum(self, grad_scale=None):
+        """The block protocol (see LinearCrossEntropyLoss): the summed loss in
+        float64, and the gradients of that sum times ``grad_scale`` (None: no
+        gradients; the bias' in float64), whatever the reduction."""
+        totals, grads = self._pass(grad_scale is not None,
+                                   1.0 if grad_scale is None else grad_scale,
+                                   np.empty(0, self.dtype))
+        return float(_exact_sum(totals)), grads
+
+
+_LINEAR_PARAMETERS = """    weight : array_like of shape (n_classes,), optional
+        Weight of each class.
+    ignore_index : int, default -100
+        Targets equal to it contribute nothing (nor to the "mean"
+        denominator, nor to any gradient).
+    reduction : {"mean", "sum", "none"}, default "mean"
+        As :func:`cross_entropy`: "mean" divides the sum by the sum of
+        ``w[y]`` over the targets not ignored, of the whole call.
+    label_smoothing : float in [0, 1], default 0.0
+        As :func:`cross_entropy`.
+    chunk_size : int, optional
+        Rows per block. Default: as many as keep a block's logits within
+        32 MiB (``32 * 2**20 // (n_classes * itemsize)`` rows, rounded down
+        to a multiple of 16 from 16 up), at least 1.
+    num_threads : int, optional
+        Threads of the cross-entropy kernel; default
+        :func:`fastloss.get_num_threads`. The matrix products run on NumPy's
+        BLAS (SciPy's for the sums into the weight's gradient, when SciPy is
+        installed) with its own thread settings."""
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         ignore_index=-100, reduction="mean", label_smoothing=0.0,
+                         chunk_size=None, num_threads=None):
+    return _LinearProblem(input, linear_weight, target, linear_bias, weight, ignore_index,
+                          reduction, label_smoothing, chunk_size, num_threads).run(False)
+
+
+linear_cross_entropy.__doc__ = f"""Cross-entropy of a linear layer's logits, computed in row blocks.
+
+    ``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)``,
+    computed in blocks of rows: each block's logits by one matrix product
+    into one buffer reused by every block, then the fused cross-entropy
+    kernel on them. Memory beyond the inputs is one block's logits (see
+    ``chunk_size``), never the (n_samples, n_classes) array.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Array of shape (n_samples, n_features), the layer's input.
+    linear_weight : array_like
+        Array of shape (n_classes, n_features), the layer's weight (the
+        layout of ``torch.nn.Linear.weight``), of ``input``'s dtype.
+    target : array_like of int
+        Array of shape (n_samples,), class indices (any integer dtype).
+    linear_bias : array_like, optional
+        Array of shape (n_classes,), the layer's bias, of ``input``'s dtype.
+{_LINEAR_PARAMETERS}
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of shape (n_samples,).
+
+    Notes
+    -----
+    Every target is checked (an IndexError as :func:`cross_entropy`'s) and
+    the "mean" denominator taken, bitwise that of :func:`cross_entropy` on
+    the full logits, before any product. Each row's loss is the kernel's on
+    that row's logits, so the only dependence on ``chunk_size`` is BLAS's
+    rounding of the products (which may differ with the number of rows of
+    a product); the blocks' float64 sums are added correctly rounded
+    (``math.fsum``), and the cross-entropy kernel gives the same bits for
+    any ``num_threads``. Class-index targets only: probability targets are
+    refused.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> w = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> loss = fastloss.linear_cross_entropy(x, w, [0, 2], linear_bias=[0.0, 0.0, 0.5])
+    >>> round(float(loss), 4)
+    0.8541
+    """
+
+
+class LinearCrossEntropyLoss:
+    __doc__ = f"""A linear layer and cross-entropy with bound options.
+
+    See :func:`linear_cross_entropy`.
+
+    Parameters
+    ----------
+{_LINEAR_PARAMETERS}
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> x, w = np.array([[1.0, 0.0], [0.0, 1.0]]), np.eye(2)
+    >>> loss, (gx, gw, gb) = fastloss.LinearCrossEntropyLoss().value_and_grad(x, w, [0, 1])
+    >>> round(float(loss), 4), gx.shape, gw.shape, gb
+    (0.3133, (2, 2), (2, 2), None)
+    """
+
+    _options = ("weight", "ignore_index", "reduction", "label_smoothing", "chunk_size",
+                "num_threads")
+
+    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean",
+                 label_smoothing=0.0, chunk_size=None, num_threads=None):
+        _options_check(reduction, num_threads)
+        self.weight = _weight_option(weight, allow_bool=False)
+        self.ignore_index = check_ignore_index(ignore_index)
+        self.reduction = reduction
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.chunk_size = check_chunk_size(chunk_size)
+        self.num_threads = num_threads
+
+    def _problem(self, input, linear_weight, target, linear_bias):
+        return _LinearProblem(input, linear_weight, target, linear_bias, self.weight,
+                              self.ignore_index, self.reduction, self.label_smoothing,
+                              self.chunk_size, self.num_threads)
+
+    def __call__(self, input, linear_weight, target, linear_bias=None):
+        return self._problem(input, linear_weight, target, linear_bias).run(False)
+
+    def value_and_grad(self, input, linear_weight, target, linear_bias=None):
+        return self._problem(input, linear_weight, target, linear_bias).run(True)
+
+    __repr__ = _Loss.__repr__
+
+    # The block protocol (fastloss.dask): a call over row blocks of the input
+    # and target, with the weight and bias whole, is the fsum of the blocks'
+    # _block_sum, over _ce_loss()'s _denominator for "mean"; the gradients
+    # are the blocks' with _ce_loss()'s _grad_scale, the weight's and bias'
+    # summed over the blocks.
+
+    def _block_sum(self, input, linear_weight, target, linear_bias=None, grad_scale=None):
+        return self._problem(input, linear_weight, target, linear_bias).block_sum(grad_scale)
+
+    def _value_and_layer_grads(self, input, linear_weight, target, linear_bias=None):
+        """value_and_grad without the input's gradient (None), for a model
+        whose input is data (fastloss.estimators)."""
+        return self._problem(input, linear_weight, target, linear_bias).run(True, False)
+
+    def _ce_loss(self):
+        """The CrossEntropyLoss of the same options, for the denominator and
+        the scales of "mean"."""
+        return CrossEntropyLoss(self.weight, ignore_index=self.ignore_index,
+                                reduction=self.reduction,
+                                label_smoothing=self.label_smoothing,
+                                num_threads=self.num_threads)
+
+
+_LINEAR_ARRAYS = """input : array_like of float32 or float64
+            Array of shape (n_samples, n_features).
+        linear_weight : array_like
+            Array of shape (n_classes, n_features), of ``input``'s dtype.
+        target : array_like of int
+            Array of shape (n_samples,), class indices.
+        linear_bias : array_like, optional
+            Array of shape (n_classes,), of ``input``'s dtype."""
+
+LinearCrossEntropyLoss.__call__.__doc__ = f"""The loss; see :func:`linear_cross_entropy`.
+
+        Parameters
+        ----------
+        {_LINEAR_ARRAYS}
+
+        Returns
+        -------
+        scalar or ndarray
+            As :func:`linear_cross_entropy`.
+
+        Examples
+        --------
+        >>> import numpy as np, fastloss
+        >>> loss_fn = fastloss.LinearCrossEntropyLoss(reduction="sum")
+        >>> float(loss_fn(np.zeros((2, 3)), np.zeros((4, 3)), [0, 3]).round(4))
+        2.7726
+        """
+LinearCrossEntropyLoss.value_and_grad.__doc__ = f"""The loss and its gradients, in one pass.
+
+        For reduction "none" the gradients are those of ``loss.sum()``.
+
+        Parameters
+        ----------
+        {_LINEAR_ARRAYS}
+
+        Returns
+        -------
+        loss : scalar or ndarray
+            As :func:`linear_cross_entropy`.
+        grads : tuple of (ndarray, ndarray, ndarray or None)
+            The gradients with respect to ``input``, ``linear_weight`` and
+            ``linear_bias`` (None without a bias), of their shapes, in
+            ``input``'s dtype; the weight's (and bias') are summed over the
+            blocks in their order.
+
+        Examples
+        --------
+        >>> import numpy as np, fastloss
+        >>> loss_fn = fastloss.LinearCrossEntropyLoss()
+        >>> x, w, b = np.zeros((2, 3)), np.zeros((4, 3)), np.zeros(4)
+        >>> loss, (gx, gw, gb) = loss_fn.value_and_grad(x, w, [0, 3], b)
+        >>> round(float(loss), 4), gb.tolist()
+        (1.3863, [-0.25, 0.25, 0.25, -0.25])
+        """

@@ -64,6 +64,20 @@ def mse_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: _Reduced
 @overload
 def mse_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["none"],
              num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def linear_cross_entropy(input: npt.ArrayLike, linear_weight: npt.ArrayLike,
+                         target: npt.ArrayLike, *, linear_bias: npt.ArrayLike | None = None,
+                         weight: npt.ArrayLike | None = None, ignore_index: int = -100,
+                         reduction: _Reduced = "mean", label_smoothing: float = 0.0,
+                         chunk_size: int | None = None,
+                         num_threads: int | None = None) -> _Float: ...
+@overload
+def linear_cross_entropy(input: npt.ArrayLike, linear_weight: npt.ArrayLike,
+                         target: npt.ArrayLike, *, linear_bias: npt.ArrayLike | None = None,
+                         weight: npt.ArrayLike | None = None, ignore_index: int = -100,
+                         reduction: Literal["none"], label_smoothing: float = 0.0,
+                         chunk_size: int | None = None,
+                         num_threads: int | None = None) -> _FloatArray: ...
 
 class _Loss:
     reduction: _Reduction
@@ -124,3 +138,34 @@ class BCELoss(_ElementwiseLoss):
 class MSELoss(_ElementwiseLoss):
     def __init__(self, *, reduction: _Reduction = "mean",
                  num_threads: int | None = None) -> None: ...
+
+class LinearCrossEntropyLoss:
+    weight: npt.NDArray[np.float64] | None
+    ignore_index: int
+    reduction: _Reduction
+    label_smoothing: float
+    chunk_size: int | None
+    num_threads: int | None
+    def __init__(self, weight: npt.ArrayLike | None = None, *, ignore_index: int = -100,
+                 reduction: _Reduction = "mean", label_smoothing: float = 0.0,
+                 chunk_size: int | None = None, num_threads: int | None = None) -> None: ...
+    # the loss: a NumPy scalar for "mean" and "sum", an array for "none"
+    def __call__(self, input: npt.ArrayLike, linear_weight: npt.ArrayLike,
+                 target: npt.ArrayLike, linear_bias: npt.ArrayLike | None = None) -> Any: ...
+    # (loss, (grad_input, grad_linear_weight, grad_linear_bias or None))
+    def value_and_grad(
+        self, input: npt.ArrayLike, linear_weight: npt.ArrayLike, target: npt.ArrayLike,
+        linear_bias: npt.ArrayLike | None = None,
+    ) -> tuple[Any, tuple[_FloatArray, _FloatArray, _FloatArray | None]]: ...
+    # the block protocol (fastloss.dask): see LinearCrossEntropyLoss in _api.py
+    def _problem(self, input: npt.ArrayLike, linear_weight: npt.ArrayLike,
+                 target: npt.ArrayLike, linear_bias: npt.ArrayLike | None) -> Any: ...
+    def _block_sum(
+        self, input: npt.ArrayLike, linear_weight: npt.ArrayLike, target: npt.ArrayLike,
+        linear_bias: npt.ArrayLike | None = None, grad_scale: float | None = None,
+    ) -> tuple[float, tuple[_FloatArray, _FloatArray, _FloatArray | None] | None]: ...
+    def _value_and_layer_grads(
+        self, input: npt.ArrayLike, linear_weight: npt.ArrayLike, target: npt.ArrayLike,
+        linear_bias: npt.ArrayLike | None = None,
+    ) -> tuple[Any, tuple[None, _FloatArray, _FloatArray | None]]: ...
+    def _ce_loss(self) -> CrossEntropyLoss: ...

@@ -245,6 +245,13 @@ def check_num_threads(num_threads, name="num_threads"):
     return n
 
 
+def check_chunk_size(chunk_size):
+    """None (the caller picks), or a positive int."""
+    if chunk_size is None:
+        return None
+    return check_num_threads(chunk_size, "chunk_size")
+
+
 def normalize_axis(axis, ndim, name="axis"):
     """An int axis in [-ndim, ndim) as a non-negative int."""
     ax = _integer(axis, name, "an integer")

@@ -42,7 +42,7 @@ on the package index).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Literal, Union
+from typing import Any, Callable, Literal, Union, overload
 
 import numpy as np
 
@@ -68,6 +68,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy",
     "mse_loss",
+    "linear_cross_entropy",
     "value",
     "grad",
     "value_and_grad",
@@ -571,7 +572,14 @@ def grad(loss_fn: Loss, input: Any, target: Any, *, grad_output: Any = 1.0) -> d
     return _Plan(loss_fn, input, target, *_bound_weights(loss_fn)).grad(grad_output)
 
 
-def value_and_grad(loss_fn: Loss, input: Any, target: Any) -> tuple[da.Array, da.Array]:
+@overload
+def value_and_grad(loss_fn: Loss, input: Any, target: Any) -> tuple[da.Array, da.Array]: ...
+@overload
+def value_and_grad(loss_fn: _api.LinearCrossEntropyLoss, input: Any, target: Any, *,
+                   linear_weight: Any, linear_bias: Any = None,
+                   ) -> tuple[da.Array, tuple[da.Array, da.Array, da.Array | None]]: ...
+def value_and_grad(loss_fn: Any, input: Any, target: Any, *, linear_weight: Any = None,
+                   linear_bias: Any = None) -> Any:
     """The loss and its gradient of dask arrays, from one pass over the blocks.
 
     Compute both together (``dask.compute(loss, grad)``) so that each block
@@ -579,19 +587,32 @@ def value_and_grad(loss_fn: Loss, input: Any, target: Any) -> tuple[da.Array, da
 
     Parameters
     ----------
-    loss_fn : CrossEntropyLoss, NLLLoss, BCEWithLogitsLoss, BCELoss or MSELoss
-        A fastloss loss object; its options apply.
+    loss_fn : fastloss loss object
+        CrossEntropyLoss, NLLLoss, BCEWithLogitsLoss, BCELoss, MSELoss or
+        LinearCrossEntropyLoss; its options apply.
     input : dask array or array_like of float32 or float64
-        As for ``loss_fn``; any chunking except along the class axis.
+        As for ``loss_fn``; any chunking except along the class axis (for
+        :class:`~fastloss.LinearCrossEntropyLoss`, rows only: the features
+        one chunk).
     target : dask array or array_like
         As for ``loss_fn``; rechunked to match ``input``.
+    linear_weight : array_like, optional
+        With :class:`~fastloss.LinearCrossEntropyLoss` (only): the layer's
+        weight, an in-memory array of shape (n_classes, n_features).
+    linear_bias : array_like, optional
+        With :class:`~fastloss.LinearCrossEntropyLoss`: the layer's bias, in
+        memory, of shape (n_classes,).
 
     Returns
     -------
     loss : dask.array.Array
         As :func:`value`.
-    grad : dask.array.Array
-        As :func:`grad` (for "none", the gradient of ``loss.sum()``).
+    grad : dask.array.Array, or a tuple of them
+        As :func:`grad` (for "none", the gradient of ``loss.sum()``). With
+        :class:`~fastloss.LinearCrossEntropyLoss`: (grad_input, chunked as
+        ``input``; grad_linear_weight and grad_linear_bias (None without a
+        bias), each one block, summed over the input's blocks in their
+        order).
 
     Examples
     --------
@@ -602,6 +623,13 @@ def value_and_grad(loss_fn: Loss, input: Any, target: Any) -> tuple[da.Array, da
     >>> float(loss), g.tolist()
     (0.25, [[0.0, 0.0], [0.0, 0.5]])
     """
+    if isinstance(loss_fn, _api.LinearCrossEntropyLoss):
+        return _LinearPlan(loss_fn, input, target, linear_weight, linear_bias).value_and_grad()
+    if linear_weight is not None or linear_bias is not None:
+        raise TypeError(
+            f"linear_weight, linear_bias: only with a LinearCrossEntropyLoss, got a "
+            f"{type(loss_fn).__name__}"
+        )
     return _Plan(loss_fn, input, target, *_bound_weights(loss_fn)).value_and_grad()
 
 
@@ -806,3 +834,178 @@ def mse_loss(input: Any, target: Any, *, reduction: _Reduction = "mean",
     loss_fn = _api.MSELoss(reduction=reduction, num_threads=num_threads)
     return value(loss_fn, input, target)
 
+
+
+# ------------------------------------------ linear layer + cross-entropy
+
+class _LinearPlan:
+    """linear_cross_entropy over row blocks of ``input`` and ``target``, the
+    weight and bias in memory (one graph key each): the blocks' calls of the
+    loss object's block protocol, the "mean" denominator from the targets'
+    class counts first, as cross_entropy's."""
+
+    def __init__(self, loss_fn: _api.LinearCrossEntropyLoss, input: Any, target: Any,
+                 linear_weight: Any, linear_bias: Any) -> None:
+        x, self.dtype = _float_input(input, "input")
+        if x.ndim != 2:
+            raise ValueError(f"input: expected a 2-D array of shape (n_samples, "
+                             f"n_features), got {_describe(x)}")
+        if len(x.chunks[1]) > 1:
+            raise ValueError(
+                f"input: the features (axis 1, length {x.shape[1]}) must be a single "
+                f"chunk, got chunks {x.chunks[1]}; rechunk it first, e.g. "
+                f"input.rechunk({{1: -1}})"
+            )
+        if linear_weight is None:
+            raise TypeError("linear_weight: expected the layer's weight, an array of shape "
+                            "(n_classes, n_features), got None")
+        n_rows, n_features = x.shape
+        # every in-memory argument and option checked now, on no rows
+        w = np.asarray(linear_weight)
+        b = None if linear_bias is None else np.asarray(linear_bias)
+        loss_fn._problem(np.empty((0, n_features), self.dtype), w, np.empty(0, np.int64), b)
+        n_classes = w.shape[0]
+        t = da.asarray(target)
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"target: expected integer class indices, got {_describe(t)}")
+        if t.shape != (n_rows,):
+            raise ValueError(f"target: expected class indices of shape ({n_rows},), one per "
+                             f"row of the input (shape {x.shape}), got shape {t.shape}")
+        self.loss_fn, self.x, self.reduction = loss_fn, x, loss_fn.reduction
+        self.ce = loss_fn._ce_loss()
+        self.row_chunks = (x.chunks[0],)
+        self.targets = _blocks(t.rechunk(self.row_chunks))
+        self.offsets = _offsets(self.row_chunks)
+        self.w = dask.delayed(w)
+        self.b = None if b is None else dask.delayed(b)
+        self.shape = (n_classes, n_features)
+        counts = [dask.delayed(_class_counts)(block, n_classes, loss_fn.ignore_index, offset)
+                  for block, offset in zip(self.targets, self.offsets)]
+        self.denominator = dask.delayed(_index_denominator)(
+            self.ce, (n_rows, n_classes), self.dtype, counts)
+
+    def _calls(self, what: str, scale: Any) -> list[Any]:
+        return [dask.delayed(_linear_block, pure=True)(self.loss_fn, what, scale, x, self.w,
+                                                       t, self.b, offset)
+                for x, t, offset in zip(_blocks(self.x), self.targets, self.offsets)]
+
+    def _total(self, sums: list[Any]) -> da.Array:
+        total = dask.delayed(self.ce._reduce_blocks)(sums, self.denominator, self.dtype, True)
+        return da.from_delayed(total, shape=(), dtype=self.dtype)
+
+    def value(self) -> da.Array:
+        if self.reduction == "none":
+            return _assemble(self._calls("none", None), self.row_chunks, self.dtype)
+        return self._total([call[0] for call in self._calls("sum", None)])
+
+    def value_and_grad(self) -> tuple[da.Array, tuple[da.Array, da.Array, da.Array | None]]:
+        scale: Any = 1.0
+        if self.reduction == "mean":
+            scale = dask.delayed(self.ce._grad_scale)(1.0, self.denominator, True)
+        calls = self._calls("value_and_grad_none" if self.reduction == "none" else "sum",
+                            scale)
+        if self.reduction == "none":
+            loss = _assemble([call[0] for call in calls], self.row_chunks, self.dtype)
+        else:
+            loss = self._total([call[0] for call in calls])
+        grad_x = _assemble([call[1][0] for call in calls], self.x.chunks, self.dtype)
+        grad_w = da.from_delayed(_sum_in_order([call[1][1] for call in calls], self.dtype),
+                                 shape=self.shape, dtype=self.dtype)
+        grad_b = None
+        if self.b is not None:
+            grad_b = da.from_delayed(_sum_in_order([call[1][2] for call in calls], self.dtype),
+                                     shape=self.shape[:1], dtype=self.dtype)
+        return loss, (grad_x, grad_w, grad_b)
+
+
+def _sum_in_order(parts: list[Any], dtype: np.dtype) -> Any:
+    """The Delayed sum of the blocks' gradients, added in block order (one
+    chain, so that a block's array is freed once added), cast to ``dtype``."""
+    total = dask.delayed(np.copy)(parts[0])
+    for part in parts[1:]:
+        total = dask.delayed(_add_into)(total, part)
+    return dask.delayed(np.asarray)(total, dtype=dtype)
+
+
+def _add_into(total: np.ndarray, part: np.ndarray) -> np.ndarray:
+    # total is the chain's own copy, read by no other task
+    total += part
+    return total
+
+
+def _linear_block(loss_fn: Any, what: str, scale: Any, x: np.ndarray, w: np.ndarray,
+                  t: np.ndarray, b: Any, offset: tuple[int, ...]) -> Any:
+    """One row block's share: its per-row losses ("none"), or its summed loss
+    and, with a scale, the gradients of that sum times the scale."""
+    try:
+        if what == "none":
+            return loss_fn(x, w, t, b)
+        if what == "value_and_grad_none":
+            return loss_fn.value_and_grad(x, w, t, b)
+        return loss_fn._block_sum(x, w, t, b, scale)
+    except IndexError:
+        # the refusal of the targets' pass, which names the global position
+        _class_counts(np.asarray(t), w.shape[0], loss_fn.ignore_index, offset)
+        raise
+
+
+def linear_cross_entropy(input: Any, linear_weight: Any, target: Any, *,
+                         linear_bias: Any = None, weight: Any = None, ignore_index: int = -100,
+                         reduction: _Reduction = "mean", label_smoothing: float = 0.0,
+                         chunk_size: int | None = None,
+                         num_threads: int | None = None) -> da.Array:
+    """The fused linear layer and cross-entropy of row-chunked dask arrays.
+
+    See :func:`fastloss.linear_cross_entropy`, which each block runs (so a
+    block's logits are never all held either); for the gradients,
+    :func:`value_and_grad` with a :class:`~fastloss.LinearCrossEntropyLoss`.
+
+    Parameters
+    ----------
+    input : dask array or array_like of float32 or float64
+        Array of shape (n_samples, n_features), chunked along its rows
+        only.
+    linear_weight : array_like
+        In-memory array of shape (n_classes, n_features), of ``input``'s
+        dtype.
+    target : dask array or array_like of int
+        Array of shape (n_samples,), class indices; rechunked as ``input``'s
+        rows.
+    linear_bias : array_like, optional
+        In-memory array of shape (n_classes,), of ``input``'s dtype.
+    weight : array_like of shape (n_classes,), optional
+        Weight of each class.
+    ignore_index : int, default -100
+        Targets equal to it contribute nothing and are not counted.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" divides the sum over all blocks by ``sum w[y]`` over all
+        blocks.
+    label_smoothing : float in [0, 1], default 0.0
+        As :func:`fastloss.cross_entropy`.
+    chunk_size : int, optional
+        Rows per product inside a block; see
+        :func:`fastloss.linear_cross_entropy`.
+    num_threads : int, optional
+        Threads per block; default :func:`fastloss.get_num_threads` on the
+        worker.
+
+    Returns
+    -------
+    dask.array.Array
+        0-d for "mean" and "sum", else the per-row losses, chunked as
+        ``input``'s rows.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, fastloss.dask
+    >>> x = da.from_array(np.eye(4)[:, :2], chunks=(2, 2))
+    >>> w = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> loss = fastloss.dask.linear_cross_entropy(x, w, [0, 1, 2, 2])
+    >>> round(float(loss.compute()), 4)
+    0.9803
+    """
+    loss_fn = _api.LinearCrossEntropyLoss(weight, ignore_index=ignore_index,
+                                          reduction=reduction,
+                                          label_smoothing=label_smoothing,
+                                          chunk_size=chunk_size, num_threads=num_threads)
+    return _LinearPlan(loss_fn, input, target, linear_weight, linear_bias).value()

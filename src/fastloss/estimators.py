@@ -48,7 +48,13 @@ except ImportError as exc:  # pragma: no cover - exercised without scikit-learn
         f"(The import failed with: {exc})"
     ) from exc
 
-from ._api import BCEWithLogitsLoss, CrossEntropyLoss, log_softmax, softmax
+from ._api import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    LinearCrossEntropyLoss,
+    log_softmax,
+    softmax,
+)
 
 __all__ = ["SoftmaxRegression", "MultiLabelLogisticRegression", "MLPClassifier"]
 
@@ -250,13 +256,16 @@ class _LinearObjective:
     and are cast to ``X``'s dtype for the products with ``X``.
     """
 
+    holds_logits = True
+
     def __init__(self, X, target, loss_fn, n_outputs, fit_intercept, weight_sum, C):
         self.X, self.target, self.loss_fn = X, target, loss_fn
         self.n_outputs, self.fit_intercept = n_outputs, fit_intercept
         self.n_coef = n_outputs * X.shape[1]
         self.inv_s = 1.0 / weight_sum
         self.l2 = 1.0 / (C * weight_sum)
-        self.logits = np.empty((X.shape[0], n_outputs), X.dtype)
+        if self.holds_logits:
+            self.logits = np.empty((X.shape[0], n_outputs), X.dtype)
         self.grad = np.empty(self.n_coef + (n_outputs if fit_intercept else 0))
 
     def unpack(self, theta):
@@ -270,16 +279,43 @@ class _LinearObjective:
         if b is not None:
             self.logits += b.astype(self.X.dtype, copy=False)
         loss, g = self.loss_fn.value_and_grad(self.logits, self.target, out=self.logits)
+        return self._finish(theta, W, loss, g.T @ self.X,
+                            None if b is None else g.sum(axis=0, dtype=np.float64))
+
+    def _finish(self, theta, W, loss, grad_W, grad_b):
+        """The objective and its gradient from the summed loss and its
+        gradients with respect to W and b."""
         gW, gb = self.unpack(self.grad)
-        gW[:] = g.T @ self.X
+        gW[:] = grad_W
         gW *= self.inv_s
         gW += self.l2 * W
         if gb is not None:
-            gb[:] = g.sum(axis=0, dtype=np.float64)
+            gb[:] = grad_b
             gb *= self.inv_s
         value = float(loss) * self.inv_s + 0.5 * self.l2 * float(np.dot(theta[:self.n_coef],
                                                                          theta[:self.n_coef]))
         return value, self.grad
+
+
+# SoftmaxRegression takes the fused path (LinearCrossEntropyLoss: the logits
+# of a block of rows at a time) when the (n_samples, n_classes) logits would
+# exceed this many bytes; below it the fit is unchanged (one logits array).
+_FUSED_LOGITS_BYTES = 64 * 2**20
+
+
+class _FusedObjective(_LinearObjective):
+    """_LinearObjective with the logits never all held: one
+    LinearCrossEntropyLoss call ("sum", class-index targets) gives the loss
+    and its gradients with respect to W and b."""
+
+    holds_logits = False
+
+    def __call__(self, theta):
+        W, b = self.unpack(theta)
+        loss, (_, grad_W, grad_b) = self.loss_fn._value_and_layer_grads(
+            self.X, W.astype(self.X.dtype), self.target,
+            None if b is None else b.astype(self.X.dtype))
+        return self._finish(theta, W, loss, grad_W, grad_b)
 
 
 # Below this many multiply-adds per product with X, the fit's BLAS calls run
@@ -368,6 +404,12 @@ class SoftmaxRegression(_LBFGSLinearModel):
     ``LogisticRegression``: one logit per sample (that of ``classes_[1]``;
     ``classes_[0]``'s is fixed at 0), fitted with
     :class:`fastloss.BCEWithLogitsLoss`, and ``coef_`` has one row.
+
+    Many classes: with more than two classes and no sample weights, when the
+    (n_samples, n_classes) logits would take more than 64 MiB, each
+    iteration is one :class:`fastloss.LinearCrossEntropyLoss` call instead,
+    which holds the logits of a block of rows at a time (32 MiB); the
+    objective is the same, up to the rounding of the products.
 
     {precision}
 
@@ -470,9 +512,16 @@ class SoftmaxRegression(_LBFGSLinearModel):
         elif sw is None:
             # index targets, class weights in the kernel: no (n, C) target array
             target = y_index
+            n_outputs = n_classes
+            if X.shape[0] * n_classes * X.itemsize > _FUSED_LOGITS_BYTES:
+                loss_fn = LinearCrossEntropyLoss(None if uniform_classes else class_w,
+                                                 reduction="sum",
+                                                 num_threads=self.num_threads)
+                objective = _FusedObjective(X, target, loss_fn, n_outputs,
+                                            self.fit_intercept, weight_sum, self.C)
+                return self._minimize(X, objective, n_outputs)
             loss_fn = CrossEntropyLoss(None if uniform_classes else class_w,
                                        reduction="sum", num_threads=self.num_threads)
-            n_outputs = n_classes
         else:
             # sum_c t_c (-log p_c) with t = s_i * onehot(y_i) is s_i * CE_i, and the
             # kernel's gradient (sum_c t_c) p - t is its exact gradient: sample

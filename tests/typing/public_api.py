@@ -45,3 +45,21 @@ def estimators(X: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
     multi = MultiLabelLogisticRegression(pos_weight=2.0).fit(X, np.eye(3)[y % 3])
     mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3).set_params(alpha=0.1)
     return clf.score(X, y) + float(proba.sum()) + float(multi.coef_.sum()) + len(mlp.get_params())
+
+
+def fused(x: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
+          y: npt.NDArray[np.int64]) -> float:
+    loss_fn = fastloss.LinearCrossEntropyLoss(label_smoothing=0.1, chunk_size=64)
+    loss, (gx, gw, gb) = loss_fn.value_and_grad(x, w, y, np.zeros(w.shape[0], np.float32))
+    rows: npt.NDArray[np.floating] = fastloss.linear_cross_entropy(x, w, y, reduction="none")
+    total = float(loss) + float(gx.sum()) + float(gw.sum()) + float(rows.sum())
+    return total + (0.0 if gb is None else float(gb.sum()))
+
+
+def fused_distributed(x: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
+                      y: npt.NDArray[np.int64]) -> float:
+    loss_fn = fastloss.LinearCrossEntropyLoss()
+    loss, (gx, gw, gb) = fastloss.dask.value_and_grad(loss_fn, x, y, linear_weight=w)
+    value = fastloss.dask.linear_cross_entropy(x, w, y, reduction="sum")
+    return float(loss.compute()) + float(gx.sum().compute()) + float(gw.sum().compute()) \
+        + float(value.compute()) + (0.0 if gb is None else float(gb.sum().compute()))

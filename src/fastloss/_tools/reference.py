@@ -168,6 +168,28 @@ def cross_entropy_grad(x, t, weight=None, ignore_index=IGNORE, reduction="mean",
     return _unrows(g, x.shape, axis)
 
 
+def linear_cross_entropy(x, linear_weight, t, linear_bias=None, weight=None,
+                         ignore_index=IGNORE, reduction="mean", label_smoothing=0.0):
+    """cross_entropy of the materialized logits x @ W.T + b, in float64."""
+    logits = _f64(x) @ _f64(linear_weight).T
+    if linear_bias is not None:
+        logits = logits + _f64(linear_bias)
+    return cross_entropy(logits, t, weight, ignore_index, reduction, label_smoothing)
+
+
+def linear_cross_entropy_grad(x, linear_weight, t, linear_bias=None, weight=None,
+                              ignore_index=IGNORE, reduction="mean", label_smoothing=0.0):
+    """(d/dx, d/dW, d/db or None) by the chain rule through the logits: with
+    G = dL/dlogits, dx = G W, dW = G.T x, db = the column sums of G ("none":
+    of loss.sum())."""
+    x, w = _f64(x), _f64(linear_weight)
+    logits = x @ w.T
+    if linear_bias is not None:
+        logits = logits + _f64(linear_bias)
+    g = cross_entropy_grad(logits, t, weight, ignore_index, reduction, label_smoothing)
+    return g @ w, g.T @ x, None if linear_bias is None else g.sum(axis=0)
+
+
 def nll_loss(x, t, weight=None, ignore_index=IGNORE, reduction="mean", axis=-1):
     x = _f64(x)
     w = np.ones(x.shape[axis]) if weight is None else _f64(weight)
