@@ -1372,10 +1372,11 @@ class _LinearProblem:
                            out=grads[2])
         return totals, grads
 
-    def run(self, want_grad, input_grad=True):
+    def run(self, want_grad, input_grad=True, bias_dtype=None):
         """(the loss, and with ``want_grad`` the gradients (input, linear_weight,
         linear_bias or None) of the reduced loss, of its sum for "none";
-        without ``input_grad`` the input's is None, its product skipped)."""
+        without ``input_grad`` the input's is None, its product skipped; the
+        bias' in ``bias_dtype``, by default the input's)."""
         scale = 1.0
         if want_grad and self.reduction == "mean":
             scale = _grad_scale(1.0, "mean", self.denominator, self.empty_is_nan)
@@ -1388,7 +1389,7 @@ class _LinearProblem:
                             self.empty_is_nan)
         if grads is None:
             return loss
-        grad_b = None if grads[2] is None else grads[2].astype(self.dtype)
+        grad_b = None if grads[2] is None else grads[2].astype(bias_dtype or self.dtype)
         return loss, (grads[0] if input_grad else None, grads[1], grad_b)
 
     def block_sum(self, grad_scale=None):
@@ -1434,8 +1435,10 @@ linear_cross_entropy.__doc__ = f"""Cross-entropy of a linear layer's logits, com
     ``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)``,
     computed in blocks of rows: each block's logits by one matrix product
     into one buffer reused by every block, then the fused cross-entropy
-    kernel on them. Memory beyond the inputs is one block's logits (see
-    ``chunk_size``), never the (n_samples, n_classes) array.
+    kernel on them. Memory beyond the inputs and the gradients is one block's
+    logits (see ``chunk_size``), never the (n_samples, n_classes) array; an
+    input or weight that is not C-contiguous (a Fortran-ordered array, a
+    transposed view) is first copied to C order.
 
     Parameters
     ----------
@@ -1534,8 +1537,10 @@ class LinearCrossEntropyLoss:
 
     def _value_and_layer_grads(self, input, linear_weight, target, linear_bias=None):
         """value_and_grad without the input's gradient (None), for a model
-        whose input is data (fastloss.estimators)."""
-        return self._problem(input, linear_weight, target, linear_bias).run(True, False)
+        whose input is data (fastloss.estimators); the bias' gradient in
+        float64, as the estimators' unfused objective keeps its column sums."""
+        return self._problem(input, linear_weight, target, linear_bias).run(
+            True, False, bias_dtype=np.float64)
 
     def _ce_loss(self):
         """The CrossEntropyLoss of the same options, for the denominator and

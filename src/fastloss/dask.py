@@ -861,9 +861,11 @@ class _LinearPlan:
                             "(n_classes, n_features), got None")
         n_rows, n_features = x.shape
         # every in-memory argument and option checked now, on no rows
-        w = np.asarray(linear_weight)
-        b = None if linear_bias is None else np.asarray(linear_bias)
-        loss_fn._problem(np.empty((0, n_features), self.dtype), w, np.empty(0, np.int64), b)
+        # the weight and bias as validated (converted, C-contiguous) once, not
+        # once per block
+        p = loss_fn._problem(np.empty((0, n_features), self.dtype), linear_weight,
+                             np.empty(0, np.int64), linear_bias)
+        w, b = p.w, p.b
         n_classes = w.shape[0]
         t = da.asarray(target)
         if t.dtype.kind not in "iu":
