@@ -378,9 +378,9 @@ FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x, ptrdif
  * loops; a function of its own, so that these copies do not count against
  * the inlining of fl_ce_rows_'s other paths (GCC left fl_ce_finish_ and the
  * row helpers out of line there: 5 % more instructions at 100 classes) */
-__attribute__((noinline))
-static void FL_NAME(fl_ce_rows_few_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r0,
-                                     ptrdiff_t r1, fl_ce_sums* sums)
+static __attribute__((noinline)) void FL_NAME(fl_ce_rows_few_)(const fl_ce_args* a,
+                                                                const FL_T* x, ptrdiff_t r0,
+                                                                ptrdiff_t r1, fl_ce_sums* sums)
 {
 #define FL_CE_EXACT(k)                                                              \
     case k:                                                                         \
