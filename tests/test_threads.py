@@ -278,7 +278,7 @@ calls = [lambda: fastloss.cross_entropy(x, y, reduction="sum"),
          lambda: fastloss.nll_loss(x, y)]
 end = time.perf_counter() + {seconds}
 k = 0
-while time.perf_counter() < end:
+while time.perf_counter() < end or k < 12:     # a slow (sanitizer) build too
     try:
         result = calls[k % len(calls)]()
         seen["ok"] += 1
@@ -290,7 +290,7 @@ while time.perf_counter() < end:
         seen["ValueError"] += 1
     k += 1
 stop = True
-print(seen["ok"], seen["IndexError"], seen["ValueError"])
+print(seen["ok"], seen["IndexError"], seen["ValueError"], k)
 """
 
 
@@ -303,8 +303,8 @@ def test_targets_written_during_a_call_never_crash():
     or a "mean" gradient) they compare checksums (this segfaulted: a target
     checked in a first pass was used unchecked by the second)."""
     out = run_python(RACE.replace("{seconds}", "2.0"))
-    ok, index_errors, value_errors = map(int, out.split())
-    assert ok + index_errors + value_errors > 10
+    ok, index_errors, value_errors, calls = map(int, out.split())
+    assert ok + index_errors + value_errors == calls >= 12
 
 
 def stat_line(busy, idle, cpus=2):
