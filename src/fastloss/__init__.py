@@ -19,10 +19,12 @@ from ._api import (
     cross_entropy,
     linear_cross_entropy,
     log_softmax,
+    log_softmax_backward,
     logsumexp,
     mse_loss,
     nll_loss,
     softmax,
+    softmax_backward,
 )
 from ._config import get_num_threads, num_threads, set_num_threads, show_config
 from ._version import __version__
@@ -31,6 +33,8 @@ __all__ = [
     "logsumexp",
     "softmax",
     "log_softmax",
+    "softmax_backward",
+    "log_softmax_backward",
     "cross_entropy",
     "nll_loss",
     "binary_cross_entropy_with_logits",

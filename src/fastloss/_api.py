@@ -25,6 +25,7 @@ from ._validation import (
     check_ignore_index,
     check_label_smoothing,
     check_no_ignore_index,
+    check_out,
     check_reduction,
     class_view,
     describe,
@@ -63,73 +64,171 @@ def _scalar_if_0d(arr, out):
     return arr
 
 
-def _classes_view(arr, axis):
-    """(n_outer, n_classes, n_inner) view of arr; axis=None is one row of all elements."""
+def _class_axes(axis, ndim):
+    """The class (reduced) axes: an int, a tuple of ints (SciPy's) or None
+    (every axis), as a sorted tuple of distinct non-negative axes."""
     if axis is None:
-        return arr.reshape(1, arr.size, 1), None
-    ax = normalize_axis(axis, arr.ndim)
-    return class_view(arr, ax), ax
+        return tuple(range(ndim))
+    if type(axis) is tuple:
+        axes = tuple(sorted(normalize_axis(a, ndim) for a in axis))
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"axis: expected distinct axes, got {axis!r}")
+        return axes
+    return (normalize_axis(axis, ndim),)
+
+
+def _reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if k in axes else d for k, d in enumerate(shape))
+    return tuple(d for k, d in enumerate(shape) if k not in axes)
+
+
+def _rows_last(arr, axes):
+    """(rows, n) C-contiguous: arr with ``axes`` moved last, together, and
+    flattened (a copy unless they already are the trailing axes)."""
+    k = arr.ndim - len(axes)
+    tail = tuple(range(k, arr.ndim))
+    moved = np.moveaxis(arr, axes, tail)
+    rows, n = math.prod(moved.shape[:k]), math.prod(moved.shape[k:])
+    return np.ascontiguousarray(moved).reshape(rows, n), moved.shape, tail
+
+
+def _classes_view(arr, axes):
+    """(x3, undo): C-contiguous ``arr`` as (n_outer, n_classes, n_inner), the
+    class axis the product of ``axes`` (sorted, see _class_axes). Consecutive
+    axes (an int, None) are a view and ``undo`` None; others are moved last,
+    together, into a C-contiguous copy (n_inner 1), and ``undo`` maps an
+    array of x3's shape back to a view in arr's order."""
+    shape = arr.shape
+    if not axes:                       # axis=(): every element a row of its own
+        return arr.reshape(arr.size, 1, 1), None
+    a0, a1 = axes[0], axes[-1] + 1
+    if a1 - a0 == len(axes):
+        return arr.reshape(math.prod(shape[:a0]), math.prod(shape[a0:a1]),
+                           math.prod(shape[a1:])), None
+    x2, moved_shape, tail = _rows_last(arr, axes)
+    return x2.reshape(x2.shape + (1,)), (
+        lambda res: np.moveaxis(res.reshape(moved_shape), tail, axes))
+
+
+def _moved_result(view, out):
+    """The result of a kernel run on moved axes (a view in the input's order)
+    as a new C-contiguous array, or written into ``out`` (checked before)."""
+    if out is None:
+        return np.ascontiguousarray(view)
+    out[...] = view
+    return out
 
 
 # ----------------------------------------------------------- softmax family
 
 @hide_parameters("dim")
-def logsumexp(x, axis=-1, *, keepdims=False, out=None, num_threads=None, dim=NOT_GIVEN):
+def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, out=None,
+              num_threads=None, dim=NOT_GIVEN):
     """Log of the sum of exponentials along an axis, without overflow.
 
     ``log(sum(exp(x), axis))`` computed as ``m + log(sum(exp(x - m)))`` with
-    ``m`` the maximum along the axis, summed in float64.
+    ``m`` the maximum along the axis, summed in float64. With ``b``, SciPy's
+    ``scipy.special.logsumexp``: ``log(sum(b * exp(x), axis))``.
 
     Parameters
     ----------
     x : array_like of float32 or float64
         Input; float16 is computed as float32, Python numbers as float64.
-    axis : int or None, default -1
-        Axis to reduce; None reduces over all elements (as
-        ``scipy.special.logsumexp``).
+    axis : int, tuple of ints or None, default -1
+        Axis or axes to reduce, jointly; None reduces over all elements (as
+        ``scipy.special.logsumexp``, whose default it is).
+    b : array_like, optional
+        Weights of the exponentials, broadcast against ``x`` (the result has
+        the broadcast shape without ``axis``), converted to ``x``'s dtype;
+        they may be negative. As SciPy, an element whose weight is 0 adds
+        nothing, even where ``x`` is inf or NaN.
     keepdims : bool, default False
-        Keep the reduced axis with length 1.
+        Keep the reduced axes with length 1.
+    return_sign : bool, default False
+        Return ``(log(abs(s)), sign(s))`` of the sum ``s``, as SciPy: the
+        sign 1, -1, 0 (a zero sum, or an empty one) or NaN. Without it, a
+        negative sum gives NaN.
     out : ndarray, optional
-        Array of the result's shape and dtype to write into.
+        Array of the result's shape and dtype to write the value into.
     num_threads : int, optional
         Threads to use; default :func:`fastloss.get_num_threads`.
 
     Returns
     -------
-    ndarray or scalar
-        ``x``'s shape without ``axis``, in ``x``'s dtype. A row holding +inf
-        gives +inf, an all -inf (or empty) row -inf, a row holding NaN NaN,
-        as ``torch.logsumexp``.
+    ndarray or scalar, or a tuple of two
+        ``x``'s shape without ``axis``, in ``x``'s dtype; with
+        ``return_sign`` the value and the sign. A row holding +inf gives
+        +inf, an all -inf (or empty) row -inf, a row holding NaN NaN, as
+        ``torch.logsumexp``. With ``b``, a row whose largest weighted ``x``
+        is not finite is summed directly (``sum(b * exp(x))``, as SciPy does
+        where its result is not finite): +inf of both signs gives NaN.
 
     Examples
     --------
     >>> import fastloss
     >>> fastloss.logsumexp([[0.0, 0.0], [1000.0, 1000.0]]).tolist()
     [0.6931471805599453, 1000.6931471805599]
+    >>> value, sign = fastloss.logsumexp([0.0, 0.0], b=[1.0, -2.0], return_sign=True)
+    >>> float(value), float(sign)
+    (0.0, -1.0)
     """
     if out is None and num_threads is None and not keepdims and _last_axis(axis) and (
-            dim is NOT_GIVEN):
+            dim is NOT_GIVEN and b is None and not return_sign):
         result = _fast_softmax(x, _LSE)
         if result is not NotImplemented:
             return result
     if dim is not NOT_GIVEN:
         _refuse_dim(dim)
     arr = as_float_array(x, "x")
-    x3, ax = _classes_view(arr, axis)
+    if b is not None:
+        return _weighted_logsumexp(arr, b, axis, keepdims, return_sign, out, num_threads)
+    axes = _class_axes(axis, arr.ndim)
+    x3, _ = _classes_view(arr, axes)
     n_threads = resolve_num_threads(num_threads)
-    if ax is None:
-        shape = (1,) * arr.ndim if keepdims else ()
-    else:
-        shape = arr.shape[:ax] + ((1,) if keepdims else ()) + arr.shape[ax + 1:]
-    buf = output_buffer(out, shape, arr.dtype, inputs=(arr,))
+    buf = output_buffer(out, _reduced_shape(arr.shape, axes, keepdims), arr.dtype,
+                        inputs=(arr,))
     _kernels.logsumexp(x3, buf.reshape(x3.shape[0], x3.shape[2]), n_threads)
-    return _scalar_if_0d(finish(buf, out), out)
+    value = _scalar_if_0d(finish(buf, out), out)
+    if not return_sign:
+        return value
+    # the sum of exponentials is positive, or 0 where the value is -inf
+    sign = np.where(np.isnan(buf), buf, buf > -np.inf).astype(buf.dtype)
+    return value, _scalar_if_0d(sign, None)
+
+
+def _weighted_logsumexp(arr, b, axis, keepdims, return_sign, out, num_threads):
+    w = as_operand(b, arr.dtype, "b")
+    try:
+        shape = np.broadcast_shapes(arr.shape, w.shape)
+    except ValueError:
+        raise ValueError(
+            f"b: expected an array broadcastable against x's shape {arr.shape}, got shape "
+            f"{w.shape}"
+        ) from None
+    axes = _class_axes(axis, len(shape))
+    n_threads = resolve_num_threads(num_threads)
+    result_shape = _reduced_shape(shape, axes, keepdims)
+    buf = output_buffer(out, result_shape, arr.dtype, inputs=(arr, w))
+    x2, _, _ = _rows_last(np.broadcast_to(arr, shape), axes)
+    b2, _, _ = _rows_last(np.broadcast_to(w, shape), axes)
+    sign = np.empty(result_shape, arr.dtype) if return_sign else None
+    _kernels.weighted_logsumexp(x2, b2, buf.reshape(x2.shape[0]),
+                                None if sign is None else sign.reshape(x2.shape[0]),
+                                n_threads)
+    value = _scalar_if_0d(finish(buf, out), out)
+    return (value, _scalar_if_0d(sign, None)) if return_sign else value
 
 
 def _softmax(x, axis, out, num_threads, log_space):
     arr = as_float_array(x, "x")
-    x3, _ = _classes_view(arr, axis)
+    x3, undo = _classes_view(arr, _class_axes(axis, arr.ndim))
     n_threads = resolve_num_threads(num_threads)
+    if undo is not None:               # x3 is a private copy: computed in place
+        if out is not None:
+            check_out(out, arr.shape, arr.dtype)
+        _kernels.softmax(x3, x3, log_space, n_threads)
+        return _moved_result(undo(x3), out)
     buf = output_buffer(out, arr.shape, arr.dtype, inputs=(arr,), in_place_of=arr)
     _kernels.softmax(x3, buf.reshape(x3.shape), log_space, n_threads)
     return _scalar_if_0d(finish(buf, out), out)
@@ -141,8 +240,9 @@ _SOFTMAX_DOC = """{summary}
     ----------
     x : array_like of float32 or float64
         Input; float16 is computed as float32, Python numbers as float64.
-    axis : int or None, default -1
-        The class axis; None normalizes over all elements.
+    axis : int, tuple of ints or None, default -1
+        The class axis; a tuple normalizes jointly over those axes (as
+        ``scipy.special.softmax``), None over all elements.
     out : ndarray, optional
         Array of ``x``'s shape and dtype to write into; may be ``x`` itself
         (in place).
@@ -198,6 +298,104 @@ log_softmax.__doc__ = _SOFTMAX_DOC.format(
 )
 
 
+# ------------------------------------- softmax and log_softmax backward
+
+def _softmax_backward(grad_output, output, axis, out, num_threads, log_space):
+    g = as_float_array(grad_output, "grad_output")
+    y = as_float_array(output, "output")
+    if g.dtype != y.dtype:
+        raise TypeError(
+            f"grad_output, output: expected the same dtype, got {g.dtype} (grad_output) "
+            f"and {y.dtype} (output)"
+        )
+    if g.shape != y.shape:
+        raise ValueError(
+            f"grad_output, output: expected the same shape, got {g.shape} (grad_output) "
+            f"and {y.shape} (output)"
+        )
+    axes = _class_axes(axis, y.ndim)
+    g3, undo = _classes_view(g, axes)
+    y3, _ = _classes_view(y, axes)
+    n_threads = resolve_num_threads(num_threads)
+    if undo is not None:               # g3 is a private copy: computed in place
+        if out is not None:
+            check_out(out, y.shape, y.dtype)
+        _kernels.softmax_backward(g3, y3, g3, log_space, n_threads)
+        return _moved_result(undo(g3), out)
+    buf = output_buffer(out, y.shape, y.dtype, inputs=(g, y),
+                        in_place_of=y if out is output else g)
+    _kernels.softmax_backward(g3, y3, buf.reshape(g3.shape), log_space, n_threads)
+    return _scalar_if_0d(finish(buf, out), out)
+
+
+_BACKWARD_DOC = """{summary}
+
+    The vector-Jacobian product from the saved output, as torch's backward
+    (``torch._softmax_backward_data``): {formula}, the sum along ``axis``
+    taken in float64, each element computed in float64 and rounded once.
+
+    Parameters
+    ----------
+    grad_output : array_like of float32 or float64
+        The upstream gradient, of ``output``'s shape and dtype.
+    output : array_like of float32 or float64
+        The saved output of :func:`{forward}` along the same ``axis``.
+    axis : int, tuple of ints or None, default -1
+        The class axis (axes) of the forward call; None is every element.
+    out : ndarray, optional
+        Array of ``output``'s shape and dtype to write into; may be
+        ``grad_output`` or ``output`` itself (in place).
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    ndarray
+        The gradient with respect to the forward call's input, of
+        ``output``'s shape and dtype. A NaN in a row of either input makes
+        the row NaN, as torch.
+
+    Examples
+    --------
+    >>> import fastloss
+    {example}
+    """
+
+
+@hide_parameters("dim")
+def softmax_backward(grad_output, output, axis=-1, *, out=None, num_threads=None,
+                     dim=NOT_GIVEN):
+    if dim is not NOT_GIVEN:
+        _refuse_dim(dim)
+    return _softmax_backward(grad_output, output, axis, out, num_threads, False)
+
+
+@hide_parameters("dim")
+def log_softmax_backward(grad_output, output, axis=-1, *, out=None, num_threads=None,
+                         dim=NOT_GIVEN):
+    if dim is not NOT_GIVEN:
+        _refuse_dim(dim)
+    return _softmax_backward(grad_output, output, axis, out, num_threads, True)
+
+
+softmax_backward.__doc__ = _BACKWARD_DOC.format(
+    summary="Gradient of :func:`softmax` from its output.",
+    formula="``output * (grad_output - sum(grad_output * output, axis))``",
+    forward="softmax",
+    example=""">>> y = fastloss.softmax([0.0, 0.0])
+    >>> fastloss.softmax_backward([1.0, 0.0], y).tolist()
+    [0.25, -0.25]""",
+)
+log_softmax_backward.__doc__ = _BACKWARD_DOC.format(
+    summary="Gradient of :func:`log_softmax` from its output.",
+    formula="``grad_output - exp(output) * sum(grad_output, axis)``",
+    forward="log_softmax",
+    example=""">>> y = fastloss.log_softmax([0.0, 0.0])
+    >>> fastloss.log_softmax_backward([1.0, 0.0], y).tolist()
+    [0.5, -0.5]""",
+)
+
+
 # ------------------------------------------------------------ loss problems
 
 def _mean(total, denominator, empty_is_nan=False):
@@ -248,6 +446,27 @@ def _empty_is_nan(mode, label_smoothing):
     return mode == _kernels.CE_INDEX and label_smoothing > 0.0
 
 
+def _upstream(grad_output, reduction, loss_shape, dtype):
+    """grad_output of a loss of ``loss_shape``: (the per-element upstream
+    array, None) for "none", else (None, the scalar)."""
+    if reduction == "none":
+        g = as_operand(grad_output, dtype, "grad_output", allow_bool=False)
+        try:
+            return np.broadcast_to(g, loss_shape), None
+        except ValueError:
+            raise ValueError(
+                f"grad_output: expected an array broadcastable to the loss's "
+                f"shape {loss_shape} (reduction='none'), got shape {g.shape}"
+            ) from None
+    g = _asarray(grad_output, "grad_output")
+    if g.shape != () or g.dtype.kind not in "fiu":
+        raise ValueError(
+            f"grad_output: expected a real scalar for reduction="
+            f"{reduction!r}, got {describe(g)}"
+        )
+    return None, float(g)
+
+
 class _Problem:
     """Validated inputs of one loss call, and the ways to run its kernel.
 
@@ -284,22 +503,7 @@ class _Problem:
 
     def _upstream(self, grad_output):
         """(per-element upstream array, or None and the scalar grad_output)."""
-        if self.reduction == "none":
-            g = as_operand(grad_output, self.dtype, "grad_output", allow_bool=False)
-            try:
-                return np.broadcast_to(g, self.loss_shape), None
-            except ValueError:
-                raise ValueError(
-                    f"grad_output: expected an array broadcastable to the loss's "
-                    f"shape {self.loss_shape} (reduction='none'), got shape {g.shape}"
-                ) from None
-        g = _asarray(grad_output, "grad_output")
-        if g.shape != () or g.dtype.kind not in "fiu":
-            raise ValueError(
-                f"grad_output: expected a real scalar for reduction="
-                f"{self.reduction!r}, got {describe(g)}"
-            )
-        return None, float(g)
+        return _upstream(grad_output, self.reduction, self.loss_shape, self.dtype)
 
     def value(self):
         rows, total, denominator, _, bad = self._run(self.reduction == "none", None, None, 1.0)
@@ -330,10 +534,11 @@ class _Problem:
         self._gradient(buf, out, upstream, g, False)
         return finish(buf, out)
 
-    def value_and_grad(self, out):
-        buf = output_buffer(out, self.x.shape, self.dtype, inputs=self.inputs,
+    def value_and_grad(self, grad_output, out):
+        upstream, g = self._upstream(grad_output)
+        buf = output_buffer(out, self.x.shape, self.dtype, inputs=self.inputs + (upstream,),
                             in_place_of=self.x)
-        rows, total, denominator = self._gradient(buf, out, None, 1.0,
+        rows, total, denominator = self._gradient(buf, out, upstream, g,
                                                   self.reduction == "none")
         return self._reduce(rows, total, denominator), finish(buf, out)
 
@@ -789,12 +994,16 @@ _GRAD_DOC = """Gradient of the loss with respect to ``input``.
 
 _VALUE_AND_GRAD_DOC = """Loss and its gradient with respect to ``input``, in one pass.
 
-        For reduction "none" the gradient is that of ``loss.sum()``.
+        The gradient is :meth:`grad`'s for the same ``grad_output`` (for
+        reduction "none" by default that of ``loss.sum()``); the loss does
+        not depend on it.
 
         Parameters
         ----------
         input, target : array_like
             As for the loss.
+        grad_output : float or array_like, default 1.0
+            The upstream gradient, as for :meth:`grad`.
         out : ndarray, optional
             Array of ``input``'s shape and dtype for the gradient; may be
             ``input`` itself.
@@ -867,14 +1076,14 @@ class _Loss:
         return self._problem(input, target).grad(grad_output, out)
 
     @hide_parameters("dim")
-    def value_and_grad(self, input, target, *, out=None, dim=NOT_GIVEN):
+    def value_and_grad(self, input, target, *, grad_output=1.0, out=None, dim=NOT_GIVEN):
         if out is None and dim is NOT_GIVEN:
-            result = self._fast(input, target, _WANT_BOTH, 1.0)
+            result = self._fast(input, target, _WANT_BOTH, grad_output)
             if result is not NotImplemented:
                 return result
         if dim is not NOT_GIVEN:
             self._refuse_dim(dim)
-        return self._problem(input, target).value_and_grad(out)
+        return self._problem(input, target).value_and_grad(grad_output, out)
 
     def _refuse_dim(self, dim):
         name = type(self).__name__
@@ -1332,11 +1541,12 @@ class _LinearProblem:
             )
         return arr
 
-    def _pass(self, want_grad, scale, per_row, input_grad=True):
+    def _pass(self, want_grad, scale, per_row, input_grad=True, upstream=None):
         """The pass over the blocks: (their float64 sums; with ``want_grad``
         the gradients of the summed loss times ``scale``: the input's, the
         weight's, and the bias' in float64 or None). ``per_row``: an (N,)
-        array for the per-row losses, or an empty one."""
+        array for the per-row losses, or an empty one; ``upstream``: an (N,)
+        array of the rows' upstream gradients, None for ones."""
         x, w, b, dtype = self.x, self.w, self.b, self.dtype
         (n_rows, n_features), n_classes = x.shape, w.shape[0]
         rows = self.chunk
@@ -1359,7 +1569,8 @@ class _LinearProblem:
             total = _kernels.class_loss(
                 _CE, z3, self.targets[start:stop], no_grad, self.weight,
                 self.ignore_index, self.eps, per_row[start:stop] if per_row.size else
-                per_row, z3 if want_grad else no_grad, ones[:z.shape[0]], scale,
+                per_row, z3 if want_grad else no_grad,
+                ones[:z.shape[0]] if upstream is None else upstream[start:stop], scale,
                 self.n_threads,
             )[0]
             totals.append(total)
@@ -1372,16 +1583,19 @@ class _LinearProblem:
                            out=grads[2])
         return totals, grads
 
-    def run(self, want_grad, input_grad=True, bias_dtype=None):
+    def run(self, want_grad, input_grad=True, bias_dtype=None, grad_output=1.0):
         """(the loss, and with ``want_grad`` the gradients (input, linear_weight,
-        linear_bias or None) of the reduced loss, of its sum for "none";
-        without ``input_grad`` the input's is None, its product skipped; the
-        bias' in ``bias_dtype``, by default the input's)."""
-        scale = 1.0
-        if want_grad and self.reduction == "mean":
-            scale = _grad_scale(1.0, "mean", self.denominator, self.empty_is_nan)
+        linear_bias or None) of the reduced loss times ``grad_output`` (as a
+        loss object's grad); without ``input_grad`` the input's is None, its
+        product skipped; the bias' in ``bias_dtype``, by default the input's)."""
+        scale, upstream = 1.0, None
+        if want_grad:
+            upstream, g = _upstream(grad_output, self.reduction, (self.x.shape[0],),
+                                    self.dtype)
+            if upstream is None:
+                scale = _grad_scale(g, self.reduction, self.denominator, self.empty_is_nan)
         per_row = np.empty(self.x.shape[0] if self.reduction == "none" else 0, self.dtype)
-        totals, grads = self._pass(want_grad, scale, per_row, input_grad)
+        totals, grads = self._pass(want_grad, scale, per_row, input_grad, upstream)
         if self.reduction == "none":
             loss = per_row
         else:
@@ -1521,8 +1735,10 @@ class LinearCrossEntropyLoss:
     def __call__(self, input, linear_weight, target, linear_bias=None):
         return self._problem(input, linear_weight, target, linear_bias).run(False)
 
-    def value_and_grad(self, input, linear_weight, target, linear_bias=None):
-        return self._problem(input, linear_weight, target, linear_bias).run(True)
+    def value_and_grad(self, input, linear_weight, target, linear_bias=None, *,
+                       grad_output=1.0):
+        return self._problem(input, linear_weight, target, linear_bias).run(
+            True, grad_output=grad_output)
 
     __repr__ = _Loss.__repr__
 
@@ -1580,16 +1796,22 @@ LinearCrossEntropyLoss.__call__.__doc__ = f"""The loss; see :func:`linear_cross_
         """
 LinearCrossEntropyLoss.value_and_grad.__doc__ = f"""The loss and its gradients, in one pass.
 
-        For reduction "none" the gradients are those of ``loss.sum()``.
+        The gradients of the loss times ``grad_output``; for reduction
+        "none", by default, those of ``loss.sum()``.
 
         Parameters
         ----------
         {_LINEAR_ARRAYS}
+        grad_output : float or array_like, default 1.0
+            The upstream gradient, as in torch's backward: a scalar for
+            "mean" and "sum"; for "none", an array broadcastable to
+            (n_samples,) (a scalar c giving the gradients of ``c * loss.sum()``).
 
         Returns
         -------
         loss : scalar or ndarray
-            As :func:`linear_cross_entropy`.
+            As :func:`linear_cross_entropy`; it does not depend on
+            ``grad_output``.
         grads : tuple of (ndarray, ndarray, ndarray or None)
             The gradients with respect to ``input``, ``linear_weight`` and
             ``linear_bias`` (None without a bias), of their shapes, in

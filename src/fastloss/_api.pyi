@@ -2,7 +2,7 @@
 # tests/test_typing.py checks that this file and _api.py agree; change both
 # together.
 
-from typing import Any, Literal, overload
+from typing import Any, Literal, NoReturn, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -12,13 +12,25 @@ _FloatArray = npt.NDArray[np.floating[Any]]
 _Reduced = Literal["mean", "sum"]
 _Reduction = Literal["mean", "sum", "none"]
 
-def logsumexp(x: npt.ArrayLike, axis: int | None = -1, *, keepdims: bool = False,
+_Axes = int | tuple[int, ...] | None
+
+# the TypeError of dim= (fastloss.dask's functions raise it too)
+def _refuse_dim(dim: Any) -> NoReturn: ...
+
+def logsumexp(x: npt.ArrayLike, axis: _Axes = -1, *, b: npt.ArrayLike | None = None,
+              keepdims: bool = False, return_sign: bool = False,
               out: _FloatArray | None = None, num_threads: int | None = None) -> Any: ...
-def softmax(x: npt.ArrayLike, axis: int | None = -1, *, out: _FloatArray | None = None,
+def softmax(x: npt.ArrayLike, axis: _Axes = -1, *, out: _FloatArray | None = None,
             num_threads: int | None = None) -> _FloatArray: ...
-def log_softmax(x: npt.ArrayLike, axis: int | None = -1, *,
+def log_softmax(x: npt.ArrayLike, axis: _Axes = -1, *,
                 out: _FloatArray | None = None,
                 num_threads: int | None = None) -> _FloatArray: ...
+def softmax_backward(grad_output: npt.ArrayLike, output: npt.ArrayLike, axis: _Axes = -1, *,
+                     out: _FloatArray | None = None,
+                     num_threads: int | None = None) -> _FloatArray: ...
+def log_softmax_backward(grad_output: npt.ArrayLike, output: npt.ArrayLike,
+                         axis: _Axes = -1, *, out: _FloatArray | None = None,
+                         num_threads: int | None = None) -> _FloatArray: ...
 
 @overload
 def cross_entropy(input: npt.ArrayLike, target: npt.ArrayLike, *,
@@ -88,6 +100,7 @@ class _Loss:
              grad_output: npt.ArrayLike = 1.0,
              out: _FloatArray | None = None) -> _FloatArray: ...
     def value_and_grad(self, input: npt.ArrayLike, target: npt.ArrayLike, *,
+                       grad_output: npt.ArrayLike = 1.0,
                        out: _FloatArray | None = None) -> tuple[Any, _FloatArray]: ...
     # the block protocol (fastloss.dask): see _Loss in _api.py
     def _block_sum(self, input: npt.ArrayLike, target: npt.ArrayLike,
@@ -155,7 +168,7 @@ class LinearCrossEntropyLoss:
     # (loss, (grad_input, grad_linear_weight, grad_linear_bias or None))
     def value_and_grad(
         self, input: npt.ArrayLike, linear_weight: npt.ArrayLike, target: npt.ArrayLike,
-        linear_bias: npt.ArrayLike | None = None,
+        linear_bias: npt.ArrayLike | None = None, *, grad_output: npt.ArrayLike = 1.0,
     ) -> tuple[Any, tuple[_FloatArray, _FloatArray, _FloatArray | None]]: ...
     # the block protocol (fastloss.dask): see LinearCrossEntropyLoss in _api.py
     def _problem(self, input: npt.ArrayLike, linear_weight: npt.ArrayLike,

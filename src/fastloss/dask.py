@@ -42,7 +42,7 @@ on the package index).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Literal, Union, overload
+from typing import Any, Callable, Literal, TypeVar, Union, cast, overload
 
 import numpy as np
 
@@ -57,7 +57,13 @@ except ImportError as exc:                     # pragma: no cover - tested in a 
     ) from exc
 
 from . import _api
-from ._validation import check_no_ignore_index, check_reduction, normalize_axis
+from ._validation import (
+    NOT_GIVEN,
+    check_no_ignore_index,
+    check_reduction,
+    hide_parameters,
+    normalize_axis,
+)
 
 __all__ = [
     "logsumexp",
@@ -79,6 +85,29 @@ Loss = Union[_api.CrossEntropyLoss, _api.NLLLoss, _api.BCEWithLogitsLoss,
 _Reduction = Literal["mean", "sum", "none"]
 _CLASS_LOSSES = (_api.CrossEntropyLoss, _api.NLLLoss)
 _BINARY_LOSSES = (_api.BCEWithLogitsLoss, _api.BCELoss, _api.MSELoss)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _hide_dim(fn: _F) -> _F:
+    """The hidden keyword ``dim`` of PyTorch users (see fastloss._api): out of
+    the signature, refused with the axis= to give."""
+    return cast(_F, hide_parameters("dim")(fn))
+
+
+def _refuse_method_dim(loss_fn: Any, dim: Any) -> None:
+    """dim= given with a loss object: the loss method's TypeError."""
+    if dim is not NOT_GIVEN:
+        if not hasattr(loss_fn, "_refuse_dim"):
+            raise TypeError(f"dim: not a fastloss parameter (PyTorch's name); "
+                            f"{type(loss_fn).__name__} has no axis option, got dim={dim!r}")
+        loss_fn._refuse_dim(dim)
+
+
+def _refuse_dim(dim: Any) -> None:
+    if dim is not NOT_GIVEN:
+        _api._refuse_dim(dim)
 
 
 # ------------------------------------------------------------ inputs
@@ -162,8 +191,9 @@ def _class_axis(x: da.Array, axis: int | None, name: str) -> int | None:
     return ax
 
 
+@_hide_dim
 def logsumexp(x: Any, axis: int | None = -1, *, keepdims: bool = False,
-              num_threads: int | None = None) -> da.Array:
+              num_threads: int | None = None, dim: Any = NOT_GIVEN) -> da.Array:
     """Log of the sum of exponentials along the class axis, block by block.
 
     As :func:`fastloss.logsumexp`, on each block; bitwise the same as in
@@ -195,6 +225,7 @@ def logsumexp(x: Any, axis: int | None = -1, *, keepdims: bool = False,
     >>> fastloss.dask.logsumexp(x).compute().tolist()
     [0.6931471805599453, 1000.6931471805599]
     """
+    _refuse_dim(dim)
     arr, dtype = _float_input(x, "x")
     ax = _class_axis(arr, axis, "x")
     if ax is None:
@@ -217,8 +248,9 @@ def _softmax(kernel: Callable[..., Any], x: Any, axis: int | None,
     return arr.map_blocks(kernel, axis=ax, num_threads=num_threads, dtype=dtype)
 
 
+@_hide_dim
 def softmax(x: Any, axis: int | None = -1, *,
-            num_threads: int | None = None) -> da.Array:
+            num_threads: int | None = None, dim: Any = NOT_GIVEN) -> da.Array:
     """Softmax along the class axis, block by block.
 
     As :func:`fastloss.softmax` on each block; bitwise the same as in memory.
@@ -246,11 +278,13 @@ def softmax(x: Any, axis: int | None = -1, *,
     >>> fastloss.dask.softmax(x).compute().round(4).tolist()
     [[0.659, 0.2424, 0.0986], [0.3333, 0.3333, 0.3333]]
     """
+    _refuse_dim(dim)
     return _softmax(_api.softmax, x, axis, num_threads)
 
 
+@_hide_dim
 def log_softmax(x: Any, axis: int | None = -1, *,
-                num_threads: int | None = None) -> da.Array:
+                num_threads: int | None = None, dim: Any = NOT_GIVEN) -> da.Array:
     """Log-softmax along the class axis, block by block.
 
     As :func:`fastloss.log_softmax` on each block; bitwise the same as in
@@ -279,6 +313,7 @@ def log_softmax(x: Any, axis: int | None = -1, *,
     >>> fastloss.dask.log_softmax(x).compute().round(4).tolist()[0]
     [-0.6931, -0.6931]
     """
+    _refuse_dim(dim)
     return _softmax(_api.log_softmax, x, axis, num_threads)
 
 
@@ -508,7 +543,8 @@ def _block(loss_fn: Any, what: str, reduction: str, scale: Any, x: np.ndarray,
 
 # ------------------------------------------------------------ public
 
-def value(loss_fn: Loss, input: Any, target: Any) -> da.Array:
+@_hide_dim
+def value(loss_fn: Loss, input: Any, target: Any, *, dim: Any = NOT_GIVEN) -> da.Array:
     """The loss ``loss_fn(input, target)`` of dask arrays.
 
     Parameters
@@ -536,10 +572,13 @@ def value(loss_fn: Loss, input: Any, target: Any) -> da.Array:
     >>> round(float(loss.compute()), 4)
     1.2753
     """
+    _refuse_method_dim(loss_fn, dim)
     return _Plan(loss_fn, input, target, *_bound_weights(loss_fn)).value()
 
 
-def grad(loss_fn: Loss, input: Any, target: Any, *, grad_output: Any = 1.0) -> da.Array:
+@_hide_dim
+def grad(loss_fn: Loss, input: Any, target: Any, *, grad_output: Any = 1.0,
+         dim: Any = NOT_GIVEN) -> da.Array:
     """The gradient ``loss_fn.grad(input, target)`` of dask arrays.
 
     For "mean" it is a two-stage graph: the denominator over all blocks
@@ -569,6 +608,7 @@ def grad(loss_fn: Loss, input: Any, target: Any, *, grad_output: Any = 1.0) -> d
     >>> fastloss.dask.grad(fastloss.CrossEntropyLoss(), x, [0, 1]).compute().tolist()
     [[-0.25, 0.25], [0.25, -0.25]]
     """
+    _refuse_method_dim(loss_fn, dim)
     return _Plan(loss_fn, input, target, *_bound_weights(loss_fn)).grad(grad_output)
 
 
@@ -578,8 +618,9 @@ def value_and_grad(loss_fn: Loss, input: Any, target: Any) -> tuple[da.Array, da
 def value_and_grad(loss_fn: _api.LinearCrossEntropyLoss, input: Any, target: Any, *,
                    linear_weight: Any, linear_bias: Any = None,
                    ) -> tuple[da.Array, tuple[da.Array, da.Array, da.Array | None]]: ...
+@_hide_dim
 def value_and_grad(loss_fn: Any, input: Any, target: Any, *, linear_weight: Any = None,
-                   linear_bias: Any = None) -> Any:
+                   linear_bias: Any = None, dim: Any = NOT_GIVEN) -> Any:
     """The loss and its gradient of dask arrays, from one pass over the blocks.
 
     Compute both together (``dask.compute(loss, grad)``) so that each block
@@ -623,6 +664,7 @@ def value_and_grad(loss_fn: Any, input: Any, target: Any, *, linear_weight: Any 
     >>> float(loss), g.tolist()
     (0.25, [[0.0, 0.0], [0.0, 0.5]])
     """
+    _refuse_method_dim(loss_fn, dim)
     if isinstance(loss_fn, _api.LinearCrossEntropyLoss):
         return _LinearPlan(loss_fn, input, target, linear_weight, linear_bias).value_and_grad()
     if linear_weight is not None or linear_bias is not None:
@@ -640,9 +682,10 @@ def _bound_weights(loss_fn: Any) -> tuple[Any, Any]:
     return None, None
 
 
+@_hide_dim
 def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
                   reduction: _Reduction = "mean", label_smoothing: float = 0.0, axis: int = -1,
-                  num_threads: int | None = None) -> da.Array:
+                  num_threads: int | None = None, dim: Any = NOT_GIVEN) -> da.Array:
     """Cross-entropy of dask arrays; see :func:`fastloss.cross_entropy`.
 
     Parameters
@@ -680,15 +723,17 @@ def cross_entropy(input: Any, target: Any, *, weight: Any = None, ignore_index: 
     >>> round(float(loss.compute()), 4)
     1.2753
     """
+    _refuse_dim(dim)
     loss_fn = _api.CrossEntropyLoss(weight, ignore_index=ignore_index, reduction=reduction,
                                     label_smoothing=label_smoothing, axis=axis,
                                     num_threads=num_threads)
     return value(loss_fn, input, target)
 
 
+@_hide_dim
 def nll_loss(input: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
              reduction: _Reduction = "mean", axis: int = -1,
-             num_threads: int | None = None) -> da.Array:
+             num_threads: int | None = None, dim: Any = NOT_GIVEN) -> da.Array:
     """Negative log-likelihood of dask arrays; see :func:`fastloss.nll_loss`.
 
     Parameters
@@ -721,6 +766,7 @@ def nll_loss(input: Any, target: Any, *, weight: Any = None, ignore_index: int =
     >>> float(fastloss.dask.nll_loss(x, [2, 2]).compute())
     -4.5
     """
+    _refuse_dim(dim)
     loss_fn = _api.NLLLoss(weight, ignore_index=ignore_index, reduction=reduction,
                            axis=axis, num_threads=num_threads)
     return value(loss_fn, input, target)

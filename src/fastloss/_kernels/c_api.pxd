@@ -83,6 +83,17 @@ cdef extern from "kernels.h" nogil:
     void fl_softmax_rows(int op, const void* x, void* out, Py_ssize_t rows, Py_ssize_t n)
     void fl_softmax_inner(int op, const void* xo, void* oo, Py_ssize_t n, Py_ssize_t inner,
                           Py_ssize_t i0, Py_ssize_t cnt)
+    # their backward passes and SciPy's weighted logsumexp (c/softmax_backward.h)
+    void fl_softmax_backward_rows(int op, const void* g, const void* y, void* out,
+                                  Py_ssize_t rows, Py_ssize_t n)
+    void fl_softmax_backward_inner(int op, const void* go, const void* yo, void* oo,
+                                   Py_ssize_t n, Py_ssize_t inner, Py_ssize_t i0,
+                                   Py_ssize_t cnt)
+    double fl_smb_sum(int op, const void* g, const void* y, Py_ssize_t n)
+    void fl_smb_apply(int op, const void* g, const void* y, void* out, Py_ssize_t n,
+                      double s)
+    void fl_wlse_rows(const void* x, const void* b, void* out, void* sign, Py_ssize_t rows,
+                      Py_ssize_t n)
     void fl_ce_rows(const fl_ce_args* a, const void* x, Py_ssize_t r0, Py_ssize_t r1,
                     fl_ce_sums* sums)
     void fl_ce_inner(const fl_ce_args* a, const void* x, Py_ssize_t o, Py_ssize_t inner,

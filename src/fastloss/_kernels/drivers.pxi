@@ -271,6 +271,103 @@ def softmax(const floating[:, :, ::1] x,     # IN  (n_outer, n_classes, n_inner)
                             op + r0 * n, min(rpb, rows - r0), n)
 
 
+# ---------------------------------- softmax backward, weighted logsumexp
+#
+# The backward passes take the blocks (and, for long rows, the chunks) of
+# softmax's paths: a long row's chunk sums are added in chunk order, so the
+# result does not depend on the number of threads.
+
+def softmax_backward(const floating[:, :, ::1] g,     # IN  (n_outer, n_classes, n_inner)
+                     const floating[:, :, ::1] y,     # IN  like g: the saved output
+                     floating[:, :, ::1] out,         # OUT like g; may be g or y itself
+                     bint log_space,                  # log_softmax's backward
+                     int n_threads):
+    cdef Py_ssize_t n_outer = g.shape[0], n = g.shape[1], inner = g.shape[2]
+    cdef Py_ssize_t rows = n_outer * inner, r, o, off, r0, blk, n_blocks, it, nck, k
+    cdef Py_ssize_t rpb = rows_per_block(n)
+    cdef int op = FL_LOG_SOFTMAX if log_space else FL_SOFTMAX
+    cdef const floating* gp
+    cdef const floating* yp
+    cdef floating* outp
+    cdef double[::1] chunk_s, row_s
+    if rows == 0 or n == 0:
+        return
+    gp = &g[0, 0, 0]
+    yp = &y[0, 0, 0]
+    outp = &out[0, 0, 0]
+    if inner != 1:
+        rpb = inner_rows(n)
+        n_blocks = (inner + rpb - 1) // rpb
+        with nogil:
+            for blk in prange(n_outer * n_blocks, schedule="static", num_threads=n_threads,
+                              use_threads_if=rows * n > FL_PARALLEL_MIN):
+                o = blk // n_blocks
+                r0 = (blk - o * n_blocks) * rpb
+                off = o * n * inner
+                fl_softmax_backward_inner(op, gp + off, yp + off, outp + off, n, inner, r0,
+                                          min(rpb, inner - r0))
+        return
+    if fl_long_rows(n, sizeof(floating)):
+        nck = (n + FL_CHUNK - 1) // FL_CHUNK
+        chunk_s = np.empty(rows * nck)
+        row_s = np.empty(rows)
+        with nogil:
+            for it in prange(rows * nck, schedule="static", num_threads=n_threads):
+                r = it // nck
+                off = r * n + (it - r * nck) * FL_CHUNK
+                chunk_s[it] = fl_smb_sum(op, gp + off, yp + off,
+                                         min(<Py_ssize_t>FL_CHUNK, (r + 1) * n - off))
+            for r in range(rows):
+                row_s[r] = 0.0
+                for k in range(nck):
+                    row_s[r] = row_s[r] + chunk_s[r * nck + k]
+            for it in prange(rows * nck, schedule="static", num_threads=n_threads):
+                r = it // nck
+                off = r * n + (it - r * nck) * FL_CHUNK
+                fl_smb_apply(op, gp + off, yp + off, outp + off,
+                             min(<Py_ssize_t>FL_CHUNK, (r + 1) * n - off), row_s[r])
+        return
+    n_blocks = (rows + rpb - 1) // rpb
+    with nogil:
+        for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                          use_threads_if=rows * n > FL_PARALLEL_MIN):
+            r0 = blk * rpb
+            fl_softmax_backward_rows(op, gp + r0 * n, yp + r0 * n, outp + r0 * n,
+                                     min(rpb, rows - r0), n)
+
+
+def weighted_logsumexp(const floating[:, ::1] x,     # IN  (rows, n)
+                       const floating[:, ::1] b,     # IN  like x: the weights
+                       floating[::1] out,            # OUT (rows,): log |sum b exp(x)|
+                       floating[::1] sign,           # OUT (rows,) the sum's sign, or None
+                       int n_threads):
+    cdef Py_ssize_t rows = x.shape[0], n = x.shape[1], r0, blk
+    cdef Py_ssize_t rpb = rows_per_block(n)
+    cdef const floating* xp
+    cdef const floating* bp
+    cdef floating* outp
+    cdef floating* sp = NULL
+    if rows == 0:
+        return
+    outp = &out[0]
+    if sign is not None:
+        sp = &sign[0]
+    if n == 0:
+        with nogil:
+            fl_strided_fill(outp, rows, 1, -INFINITY)
+            if sp != NULL:
+                fl_strided_fill(sp, rows, 1, 0.0)
+        return
+    xp = &x[0, 0]
+    bp = &b[0, 0]
+    with nogil:
+        for blk in prange((rows + rpb - 1) // rpb, schedule="static", num_threads=n_threads,
+                          use_threads_if=rows * n > FL_PARALLEL_MIN):
+            r0 = blk * rpb
+            fl_wlse_rows(xp + r0 * n, bp + r0 * n, outp + r0,
+                         sp + r0 if sp != NULL else NULL, min(rpb, rows - r0), n)
+
+
 # ---------------------------------------------------- class-axis losses
 #
 # The blocks of a class-axis call are runs of consecutive rows, fixed by the
@@ -1100,7 +1197,7 @@ def fast_class(int mode, x, target, weight, ignore_index, label_smoothing, reduc
         ii = ignore_index
     except OverflowError:
         return NotImplemented
-    if want == WANT_GRAD:
+    if want != WANT_VALUE:
         if not plain_number(grad_output, &go) or (red == RED_NONE and go != 1.0):
             return NotImplemented
     a = <cnp.ndarray>x
@@ -1191,7 +1288,7 @@ def fast_binary(int mode, x, target, reduction, int want, grad_output):
     for k in range(cnp.PyArray_NDIM(a)):
         if cnp.PyArray_DIM(a, k) != cnp.PyArray_DIM(tg, k):
             return NotImplemented
-    if want == WANT_GRAD:
+    if want != WANT_VALUE:
         if not plain_number(grad_output, &go) or (red == RED_NONE and go != 1.0):
             return NotImplemented
     if t == cnp.NPY_FLOAT32:

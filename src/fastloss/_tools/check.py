@@ -64,6 +64,19 @@ def cases(dtype: type, seed: int) -> list[Case]:
         Case("log_softmax", lambda k: fastloss.log_softmax(x, num_threads=k),
              lambda: ref.log_softmax(x)),
     ]
+    # the backward passes, at saved outputs of the forward (computed in
+    # float64 and rounded, as a float32 network would hold them)
+    gy = (rng.standard_normal((n, c))).astype(dtype)
+    gy3 = (rng.standard_normal(x3.shape)).astype(dtype)
+    sm = ref.softmax(x).astype(dtype)
+    lsm3 = ref.log_softmax(x3, axis=1).astype(dtype)
+    out += [
+        Case("softmax_backward", lambda k: fastloss.softmax_backward(gy, sm, num_threads=k),
+             lambda: ref.softmax_backward(gy, sm)),
+        Case("log_softmax_backward (axis=1)",
+             lambda k: fastloss.log_softmax_backward(gy3, lsm3, axis=1, num_threads=k),
+             lambda: ref.log_softmax_backward(gy3, lsm3, axis=1)),
+    ]
     for red in ("mean", "sum", "none"):
         out += [
             Case(f"cross_entropy {kind} {red}",

@@ -71,6 +71,40 @@ def softmax(x, axis=-1):
     return np.exp(log_softmax(x, axis=axis))
 
 
+def softmax_backward(g, y, axis=-1):
+    """y (g - sum(g y)): the vector-Jacobian product of softmax at its
+    output y (the Jacobian is diag(y) - y y^T)."""
+    g, y = _f64(g), _f64(y)
+    return y * (g - np.sum(g * y, axis=axis, keepdims=True))
+
+
+def log_softmax_backward(g, y, axis=-1):
+    """g - exp(y) sum(g): the vector-Jacobian product of log_softmax at its
+    output y (the Jacobian is I - 1 softmax^T, softmax = exp(y))."""
+    g, y = _f64(g), _f64(y)
+    return g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)
+
+
+def weighted_logsumexp(x, b, axis=-1, keepdims=False, return_sign=False):
+    """log |sum b exp(x)| and the sum's sign, as scipy.special.logsumexp:
+    x and b broadcast together, elements of weight 0 taken as x = -inf (they
+    add nothing), shifted by the max of the others where it is finite;
+    without return_sign a negative sum is NaN."""
+    x, b = np.broadcast_arrays(_f64(x), _f64(b))
+    x = np.where(b == 0, -np.inf, x)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    shift = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s = np.sum(b * np.exp(x - shift), axis=axis, keepdims=True)
+        value = np.log(np.abs(s)) + shift
+    sign = np.sign(s)
+    if not keepdims:
+        value, sign = np.squeeze(value, axis=axis), np.squeeze(sign, axis=axis)
+    if return_sign:
+        return value, sign
+    return np.where(sign < 0, np.nan, value)
+
+
 # --------------------------------------------------- class-axis losses
 
 def _loss_shape(shape, axis):
@@ -178,15 +212,17 @@ def linear_cross_entropy(x, linear_weight, t, linear_bias=None, weight=None,
 
 
 def linear_cross_entropy_grad(x, linear_weight, t, linear_bias=None, weight=None,
-                              ignore_index=IGNORE, reduction="mean", label_smoothing=0.0):
+                              ignore_index=IGNORE, reduction="mean", label_smoothing=0.0,
+                              grad_output=1.0):
     """(d/dx, d/dW, d/db or None) by the chain rule through the logits: with
-    G = dL/dlogits, dx = G W, dW = G.T x, db = the column sums of G ("none":
-    of loss.sum())."""
+    G = dL/dlogits (times grad_output, per row for "none"), dx = G W,
+    dW = G.T x, db = the column sums of G."""
     x, w = _f64(x), _f64(linear_weight)
     logits = x @ w.T
     if linear_bias is not None:
         logits = logits + _f64(linear_bias)
-    g = cross_entropy_grad(logits, t, weight, ignore_index, reduction, label_smoothing)
+    g = cross_entropy_grad(logits, t, weight, ignore_index, reduction, label_smoothing,
+                           grad_output=grad_output)
     return g @ w, g.T @ x, None if linear_bias is None else g.sum(axis=0)
 
 

@@ -7,6 +7,7 @@
  *   points.h         each loss's value and gradient at one row or element
  *   rows.h           the row walks the families share
  *   softmax.h        logsumexp, softmax, log_softmax of blocks of rows
+ *   softmax_backward.h  their backward passes; SciPy's weighted logsumexp
  *   cross_entropy.h  cross-entropy of blocks of rows
  *   elementwise.h    BCE with logits, BCE, MSE over runs of elements
  *   floors.h         the memory floors of the benchmarks
@@ -233,6 +234,11 @@ static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double 
  * double one; scalar arguments convert to the element type as in any call. */
 #define fl_softmax_rows(op, x, ...) FL_GENERIC(x, fl_softmax_rows)(op, x, __VA_ARGS__)
 #define fl_softmax_inner(op, x, ...) FL_GENERIC(x, fl_softmax_inner)(op, x, __VA_ARGS__)
+#define fl_softmax_backward_rows(op, g, ...) FL_GENERIC(g, fl_softmax_backward_rows)(op, g, __VA_ARGS__)
+#define fl_softmax_backward_inner(op, g, ...) FL_GENERIC(g, fl_softmax_backward_inner)(op, g, __VA_ARGS__)
+#define fl_smb_sum(op, g, ...) FL_GENERIC(g, fl_smb_sum)(op, g, __VA_ARGS__)
+#define fl_smb_apply(op, g, ...) FL_GENERIC(g, fl_smb_apply)(op, g, __VA_ARGS__)
+#define fl_wlse_rows(x, ...) FL_GENERIC(x, fl_wlse_rows)(x, __VA_ARGS__)
 #define fl_ce_rows(args, x, ...) FL_GENERIC(x, fl_ce_rows)(args, x, __VA_ARGS__)
 #define fl_ce_inner(args, x, ...) FL_GENERIC(x, fl_ce_inner)(args, x, __VA_ARGS__)
 #define fl_targets(y, w, ...) FL_GENERIC(w, fl_targets)(y, w, __VA_ARGS__)

@@ -3,6 +3,7 @@
 #include "points.h"
 #include "rows.h"
 #include "softmax.h"
+#include "softmax_backward.h"
 #include "cross_entropy.h"
 #include "elementwise.h"
 #include "floors.h"
