@@ -25,6 +25,7 @@ from ._validation import (
     check_ignore_index,
     check_label_smoothing,
     check_no_ignore_index,
+    check_real,
     check_reduction,
     class_view,
     describe,
@@ -43,6 +44,7 @@ from ._validation import (
 _fast_softmax = _kernels.fast_softmax
 _fast_class = _kernels.fast_class
 _fast_binary = _kernels.fast_binary
+_fast_unary = _kernels.fast_unary
 _LSE, _SOFTMAX, _LOG_SOFTMAX = _kernels.LSE, _kernels.SOFTMAX, _kernels.LOG_SOFTMAX
 _CE, _NLL = _kernels.CE_INDEX, _kernels.NLL_INDEX
 _WANT_VALUE, _WANT_GRAD, _WANT_BOTH = 0, 1, 2
@@ -195,6 +197,120 @@ log_softmax.__doc__ = _SOFTMAX_DOC.format(
     masked="gives -inf",
     example=""">>> [round(v, 4) for v in fastloss.log_softmax([0.0, 0.0]).tolist()]
     [-0.6931, -0.6931]""",
+)
+
+
+# --------------------------------------------------------------- activations
+
+def _unary(op, x, out, num_threads, beta=1.0, threshold=20.0):
+    """Activation ``op`` of x (the kernels' SIGMOID, LOG_SIGMOID, SOFTPLUS),
+    elementwise, into ``out`` (which may be x) or a new array."""
+    if out is None and num_threads is None:
+        result = _fast_unary(x, op, beta, threshold)
+        if result is not NotImplemented:
+            return result
+    beta, threshold = check_real(beta, "beta"), check_real(threshold, "threshold")
+    arr = as_float_array(x, "x")
+    n_threads = resolve_num_threads(num_threads)
+    buf = output_buffer(out, arr.shape, arr.dtype, inputs=(arr,), in_place_of=arr)
+    _kernels.unary(op, arr.reshape(-1), buf.reshape(-1), beta, threshold, n_threads)
+    return _scalar_if_0d(finish(buf, out), out)
+
+
+_UNARY_DOC = """{summary}
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64
+        Input of any shape; float16 is computed as float32, Python numbers as
+        float64. Integer arrays are refused.{options}
+    out : ndarray, optional
+        Array of ``x``'s shape and dtype to write into; may be ``x`` itself
+        (in place). Nothing is written when an argument is refused.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    ndarray or scalar
+        Same shape and dtype as ``x`` (a NumPy scalar for a 0-d ``x``
+        without ``out``). {specials} NaN gives NaN. Within 1 ulp of the exact
+        value in float32 (computed in float64) and 4 ulp in float64.
+
+    See Also
+    --------
+    {see_also}
+
+    Examples
+    --------
+    >>> import fastloss
+    {example}
+    """
+
+_UNARY_SEE_ALSO = {
+    "sigmoid": "log_sigmoid : its logarithm, without underflow.",
+    "log_sigmoid": "sigmoid : ``exp(log_sigmoid(x))``.",
+    "softplus": "log_sigmoid : ``-softplus(-x)`` with the default beta and threshold.",
+}
+
+
+def sigmoid(x, *, out=None, num_threads=None):
+    return _unary(_kernels.SIGMOID, x, out, num_threads)
+
+
+def log_sigmoid(x, *, out=None, num_threads=None):
+    return _unary(_kernels.LOG_SIGMOID, x, out, num_threads)
+
+
+def softplus(x, *, beta=1.0, threshold=20.0, out=None, num_threads=None):
+    return _unary(_kernels.SOFTPLUS, x, out, num_threads, beta, threshold)
+
+
+sigmoid.__doc__ = _UNARY_DOC.format(
+    summary="""The logistic sigmoid ``1 / (1 + exp(-x))``, elementwise, as ``torch.sigmoid``.
+
+    Computed from ``z = exp(-|x|)`` as ``1 / (1 + z)`` for ``x >= 0`` and
+    ``z / (1 + z)`` below: no overflow, and small values keep their digits
+    down to the subnormal numbers.""",
+    options="",
+    specials="-inf gives 0, +inf gives 1;",
+    see_also=_UNARY_SEE_ALSO["sigmoid"],
+    example=""">>> fastloss.sigmoid([0.0, 1e4, -1e4]).tolist()
+    [0.5, 1.0, 0.0]""",
+)
+log_sigmoid.__doc__ = _UNARY_DOC.format(
+    summary="""Log of the sigmoid ``log(1 / (1 + exp(-x)))``, elementwise, as
+    ``torch.nn.functional.logsigmoid``.
+
+    Computed as ``min(x, 0) - log1p(exp(-|x|))``: no overflow, no
+    cancellation; it is ``x`` for large negative ``x``.""",
+    options="",
+    specials="-inf gives -inf, +inf gives 0;",
+    see_also=_UNARY_SEE_ALSO["log_sigmoid"],
+    example=""">>> [round(v, 4) for v in fastloss.log_sigmoid([0.0, 1e4, -1e4]).tolist()]
+    [-0.6931, 0.0, -10000.0]""",
+)
+softplus.__doc__ = _UNARY_DOC.format(
+    summary="""Softplus ``log(1 + exp(beta * x)) / beta``, elementwise, as
+    ``torch.nn.functional.softplus``.
+
+    As torch, ``beta * x`` is rounded in ``x``'s dtype (beta and threshold
+    converted to it) and the result reverts to ``x`` where
+    ``beta * x > threshold``. ``log(1 + exp(beta * x))`` is computed as
+    ``max(beta * x, 0) + log1p(exp(-|beta * x|))``, finite for every finite
+    input even with a threshold past the overflow of ``exp`` (where torch
+    gives inf).""",
+    options="""
+    beta : float, default 1.0
+        The scale of ``x`` inside the log (the curvature).
+    threshold : float, default 20.0
+        Above it (``beta * x > threshold``) the result is ``x`` itself.""",
+    specials="-inf gives 0 and +inf gives +inf (for beta > 0);",
+    see_also=_UNARY_SEE_ALSO["softplus"],
+    example=""">>> [round(v, 4) for v in fastloss.softplus([0.0, 1.0, 30.0]).tolist()]
+    [0.6931, 1.3133, 30.0]
+    >>> [round(v, 4) for v in fastloss.softplus([0.0, 1.0], beta=2.0).tolist()]
+    [0.3466, 1.0635]""",
 )
 
 

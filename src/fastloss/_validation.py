@@ -349,3 +349,12 @@ def broadcast_operand(value, shape, rows, cols, dtype, name, hint=""):
             f"{tuple(shape)}{hint}, got shape {arr.shape}"
         )
     return np.broadcast_to(arr, shape).reshape(rows, cols)
+
+
+def check_real(value, name):
+    """A real number (a Python or NumPy int or float, not a bool) as a Python
+    float: the options of the activations (softplus's beta, threshold)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)):
+        return float(value)
+    raise TypeError(f"{name}: expected a real number, got {value!r}")

@@ -5,4 +5,5 @@
 #include "softmax.h"
 #include "cross_entropy.h"
 #include "elementwise.h"
+#include "unary.h"
 #include "floors.h"
