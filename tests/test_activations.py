@@ -261,7 +261,8 @@ def test_masked_and_options_refused():
     with pytest.raises(TypeError, match="x: expected an array without a mask"):
         fastloss.sigmoid(x)
     for bad in ("2", None, True, 1 + 0j, [1.0]):
-        with pytest.raises(TypeError, match=re.escape(f"beta: expected a real number, got {bad!r}")):
+        message = re.escape(f"beta: expected a real number, got {bad!r}")
+        with pytest.raises(TypeError, match=message):
             fastloss.softplus([1.0], beta=bad)
         with pytest.raises(TypeError, match="threshold: expected a real number"):
             fastloss.softplus([1.0], threshold=bad)

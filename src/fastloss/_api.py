@@ -234,8 +234,9 @@ _UNARY_DOC = """{summary}
     -------
     ndarray or scalar
         Same shape and dtype as ``x`` (a NumPy scalar for a 0-d ``x``
-        without ``out``). {specials} NaN gives NaN. Within 1 ulp of the exact
-        value in float32 (computed in float64) and 4 ulp in float64.
+        without ``out``). Within 1 ulp of the exact value in float32
+        (computed in float64) and 4 ulp in float64. {specials}
+        and NaN gives NaN.
 
     See Also
     --------
@@ -248,9 +249,9 @@ _UNARY_DOC = """{summary}
     """
 
 _UNARY_SEE_ALSO = {
-    "sigmoid": "log_sigmoid : its logarithm, without underflow.",
-    "log_sigmoid": "sigmoid : ``exp(log_sigmoid(x))``.",
-    "softplus": "log_sigmoid : ``-softplus(-x)`` with the default beta and threshold.",
+    "sigmoid": "log_sigmoid : Its logarithm, without underflow.",
+    "log_sigmoid": "sigmoid : Its exponential, ``exp(log_sigmoid(x))``.",
+    "softplus": "log_sigmoid : ``-softplus(-x)`` (beta 1, threshold inf).",
 }
 
 
@@ -267,36 +268,36 @@ def softplus(x, *, beta=1.0, threshold=20.0, out=None, num_threads=None):
 
 
 sigmoid.__doc__ = _UNARY_DOC.format(
-    summary="""The logistic sigmoid ``1 / (1 + exp(-x))``, elementwise, as ``torch.sigmoid``.
+    summary="""The logistic sigmoid ``1 / (1 + exp(-x))``, elementwise.
 
-    Computed from ``z = exp(-|x|)`` as ``1 / (1 + z)`` for ``x >= 0`` and
-    ``z / (1 + z)`` below: no overflow, and small values keep their digits
-    down to the subnormal numbers.""",
+    As ``torch.sigmoid``; computed from ``z = exp(-|x|)`` as
+    ``1 / (1 + z)`` for ``x >= 0`` and ``z / (1 + z)`` below: no overflow,
+    and small values keep their digits down to the subnormal numbers.""",
     options="",
-    specials="-inf gives 0, +inf gives 1;",
+    specials="-inf gives 0, +inf gives 1,",
     see_also=_UNARY_SEE_ALSO["sigmoid"],
     example=""">>> fastloss.sigmoid([0.0, 1e4, -1e4]).tolist()
     [0.5, 1.0, 0.0]""",
 )
 log_sigmoid.__doc__ = _UNARY_DOC.format(
-    summary="""Log of the sigmoid ``log(1 / (1 + exp(-x)))``, elementwise, as
-    ``torch.nn.functional.logsigmoid``.
+    summary="""Log of the sigmoid, ``log(1 / (1 + exp(-x)))``, elementwise.
 
-    Computed as ``min(x, 0) - log1p(exp(-|x|))``: no overflow, no
-    cancellation; it is ``x`` for large negative ``x``.""",
+    As ``torch.nn.functional.logsigmoid``; computed as
+    ``min(x, 0) - log1p(exp(-|x|))``: no overflow, no cancellation; it is
+    ``x`` for large negative ``x``.""",
     options="",
-    specials="-inf gives -inf, +inf gives 0;",
+    specials="-inf gives -inf, +inf gives 0,",
     see_also=_UNARY_SEE_ALSO["log_sigmoid"],
     example=""">>> [round(v, 4) for v in fastloss.log_sigmoid([0.0, 1e4, -1e4]).tolist()]
     [-0.6931, 0.0, -10000.0]""",
 )
 softplus.__doc__ = _UNARY_DOC.format(
-    summary="""Softplus ``log(1 + exp(beta * x)) / beta``, elementwise, as
-    ``torch.nn.functional.softplus``.
+    summary="""The softplus ``log(1 + exp(beta * x)) / beta``, elementwise.
 
-    As torch, ``beta * x`` is rounded in ``x``'s dtype (beta and threshold
-    converted to it) and the result reverts to ``x`` where
-    ``beta * x > threshold``. ``log(1 + exp(beta * x))`` is computed as
+    As ``torch.nn.functional.softplus``, ``beta * x`` is rounded in
+    ``x``'s dtype (beta and threshold converted to it) and the result
+    reverts to ``x`` where ``beta * x > threshold``.
+    ``log(1 + exp(beta * x))`` is computed as
     ``max(beta * x, 0) + log1p(exp(-|beta * x|))``, finite for every finite
     input even with a threshold past the overflow of ``exp`` (where torch
     gives inf).""",
@@ -305,7 +306,7 @@ softplus.__doc__ = _UNARY_DOC.format(
         The scale of ``x`` inside the log (the curvature).
     threshold : float, default 20.0
         Above it (``beta * x > threshold``) the result is ``x`` itself.""",
-    specials="-inf gives 0 and +inf gives +inf (for beta > 0);",
+    specials="-inf gives 0 and +inf gives +inf (for beta > 0),",
     see_also=_UNARY_SEE_ALSO["softplus"],
     example=""">>> [round(v, 4) for v in fastloss.softplus([0.0, 1.0, 30.0]).tolist()]
     [0.6931, 1.3133, 30.0]
