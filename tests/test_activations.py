@@ -299,3 +299,24 @@ def test_fast_path_gives_the_general_bits(rng, name, dtype, shape):
     assert type(fast) is type(general) and np.asarray(fast).dtype == np.asarray(general).dtype
     assert np.asarray(fast).shape == np.asarray(general).shape
     assert np.asarray(fast).tobytes() == np.asarray(general).tobytes()
+
+
+# ------------------------------------------------------------------- dask
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_dask_is_bitwise_the_same(rng, name):
+    """fastloss.dask's activations, any chunking, computed by the synchronous
+    scheduler: the in-memory bits; a dask array given to the in-memory
+    function is refused, naming fastloss.dask, whose function exists."""
+    da = pytest.importorskip("dask.array")
+    fd = pytest.importorskip("fastloss.dask")
+    fn, _, opts = ACTIVATIONS[name]
+    x = (rng.standard_normal((50, 31)) * 12).astype(np.float32)
+    x[3, 4], x[7, 0], x[9, 9] = inf, -inf, nan
+    for chunks in ((50, 31), (7, 5), (1, 31)):
+        got = getattr(fd, fn.__name__)(da.from_array(x, chunks=chunks), **opts)
+        assert got.chunks == da.from_array(x, chunks=chunks).chunks
+        assert got.compute(scheduler="synchronous").tobytes() == fn(x, **opts).tobytes()
+    with pytest.raises(TypeError, match="use the function of the same name in fastloss.dask"):
+        fn(da.from_array(x), **opts)
+    assert fn.__name__ in fd.__all__
