@@ -273,6 +273,13 @@ def check_out(out, shape, dtype, name="out"):
     ndarray subclass (np.matrix) is written through its data."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(out, ma.MaskedArray):
+        raise TypeError(
+            f"{name}: expected an array without a mask, got a masked array "
+            f"({describe(out)}); fastloss would write its data and drop the mask: "
+            f"pass its data (numpy.ma.getdata) and mask the result afterwards"
+        )
     if out.dtype.newbyteorder("=") != dtype:
         raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
     if out.shape != tuple(shape):
