@@ -232,6 +232,10 @@ def test_out_refused_untouched(name):
         with pytest.raises(error, match=match):
             fn(x, out=out)
         np.testing.assert_array_equal(np.asarray(out), before)
+    masked = np.ma.masked_array(np.zeros(12), mask=[True] + [False] * 11)
+    with pytest.raises(TypeError, match="out: expected an array without a mask"):
+        fn(x, out=masked)
+    assert (masked.data == 0).all() and masked.mask[0]
     readonly = np.zeros(12)
     readonly.flags.writeable = False
     with pytest.raises(ValueError, match="out: the array is read-only"):
