@@ -1,26 +1,27 @@
 """Sphinx configuration of fastloss's documentation.
 
-Build (what ``.ci/lint`` runs, with fastloss installed or ``PYTHONPATH=src``
-on a build in place)::
-
-    python -m sphinx -W --keep-going -n -b html docs docs/_build/html
-    python -m sphinx -W --keep-going -n -b doctest docs docs/_build/doctest
+Build it with ``bash .ci/docs [OUTDIR]`` (what ``.ci/lint`` runs: the HTML
+with ``-W --keep-going -n``, then the doctest builder), with fastloss
+installed or ``PYTHONPATH=src`` on a build in place.
 
 The API reference is generated: the names come from ``fastloss.__all__``,
 ``fastloss.estimators.__all__`` and ``fastloss.dask.__all__`` at build time
 (written to ``_api_names.rst``, which ``api.rst`` includes and autosummary
 scans), so a public name added to one of them appears without an edit here;
-and after the build every public name (and every loss object's ``grad`` and
-``value_and_grad``) must be documented, or the build fails.
+and once every page is read, each public name (and each loss object's
+``grad`` and ``value_and_grad``) must have an entry, or the build warns
+(and fails, under ``-W``).
 """
 
+import doctest
 import importlib
 import inspect
 import os
 
-from sphinx.errors import ExtensionError
+from sphinx.util import logging
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+logger = logging.getLogger("fastloss.docs")
 
 import fastloss  # noqa: E402
 
@@ -79,9 +80,8 @@ import numpy as np
 import fastloss
 np.set_printoptions(legacy=False)
 """
-doctest_default_flags = (__import__("doctest").ELLIPSIS
-                         | __import__("doctest").NORMALIZE_WHITESPACE
-                         | __import__("doctest").IGNORE_EXCEPTION_DETAIL)
+doctest_default_flags = (doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+                         | doctest.IGNORE_EXCEPTION_DETAIL)
 
 
 # ---------------------------------------------------------------- the API's names
@@ -165,16 +165,13 @@ def expected_objects():
                         yield f"{full}.{method}"
 
 
-def check_api_reference(app, exception):
-    """Fail the build when a public name has no entry in the API reference."""
-    if exception is not None or app.builder.name != "html":
-        return
-    documented = set(app.env.domains["py"].objects)
-    missing = [name for name in expected_objects() if name not in documented]
-    if missing:
-        raise ExtensionError(
-            "the API reference lacks these public names: " + ", ".join(missing))
+def check_api_reference(app, env):
+    """A warning (an error under -W) for each public name the API reference lacks."""
+    documented = set(env.domains["py"].objects)
+    for name in expected_objects():
+        if name not in documented:
+            logger.warning("the API reference has no entry for the public name %s", name)
 
 
 def setup(app):
-    app.connect("build-finished", check_api_reference)
+    app.connect("env-check-consistency", check_api_reference)
