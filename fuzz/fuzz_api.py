@@ -1,14 +1,15 @@
 """Fuzz fastloss's public API: bytes decoded into arrays and options.
 
-Each input is decoded into one call: which function or loss method; the
-input array's dtype (float16/32/64, and integer, bool, complex, object arrays,
-Python lists and scalars, which must be refused), shape (0-3 dimensions of 0-6,
-the odd long row), memory layout (C, Fortran, strided, reversed, read-only,
+Each input is decoded into one call: which function (softmax family,
+activations, losses) or loss method; the input array's dtype
+(float16/32/64, and integer, bool, complex, object arrays, Python lists
+and scalars, which must be refused), shape (0-3 dimensions of 0-6, the odd
+long row), memory layout (C, Fortran, strided, reversed, read-only,
 byte-swapped, unaligned) and values (±inf, NaN, ±0, ±1e30, subnormals, float extremes,
 any bit pattern, small integers); the targets (class indices of every integer
 dtype, in range or not; probabilities; wrong shapes and types); and the
 options (weights, pos_weight, ignore_index, reduction, label_smoothing, axis,
-keepdims, num_threads, grad_output, out), valid or not.
+keepdims, beta, threshold, num_threads, grad_output, out), valid or not.
 
 A call may return, or raise one of the documented exceptions (TypeError,
 ValueError, IndexError; NumPy's AxisError is both of the last two). Anything
@@ -201,7 +202,7 @@ def one_input(data):
 
     d = Decoder(data)
     Stats.inputs += 1
-    family = d.pick(["softmax", "class", "class", "binary", "binary"])
+    family = d.pick(["softmax", "class", "class", "binary", "binary", "activation"])
     threads = d.option([None, 1, 2, 3], [0, -1, 1.5, True, "2", 2**31, 2**63])
     reduction = d.option(["mean", "sum", "none"], ["avg", None, "MEAN", 1])
     axis_pool = [-1, 0, 1, 2, -2, -3, 3, None, 1.0, True, np.int64(1)]
@@ -216,6 +217,21 @@ def one_input(data):
         kwargs = dict(axis=axis, num_threads=threads)
         if name == "logsumexp":
             kwargs["keepdims"] = d.chance(128)
+        if d.chance(64):
+            out = _out_for(d, fastloss, name, x, kwargs)
+            kwargs["out"] = out
+        call = (name, lambda: fn(x, **kwargs))
+    elif family == "activation":
+        x = d.floats(d.shape())
+        name = d.pick(["sigmoid", "log_sigmoid", "softplus"])
+        fn = getattr(fastloss, name)
+        kwargs = dict(num_threads=threads)
+        if name == "softplus":
+            for option in ("beta", "threshold"):
+                if d.chance(100):
+                    kwargs[option] = d.option(
+                        [1.0, 2.0, -0.5, 0.0, 20.0, np.inf, np.nan, np.float32(3), 7],
+                        ["1", None, True, 1j, [1.0]])
         if d.chance(64):
             out = _out_for(d, fastloss, name, x, kwargs)
             kwargs["out"] = out
@@ -263,7 +279,7 @@ def one_input(data):
                  "bce": ("BCELoss", "binary_cross_entropy"), "mse": ("MSELoss", "mse_loss")}
         call = _loss_call(d, fastloss, *names[kind], x, target, options)
 
-    if family != "softmax":
+    if family not in ("softmax", "activation"):
         name, fn, out = call
         call = (name, fn)
     _run(call, x, out)

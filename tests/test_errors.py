@@ -454,6 +454,27 @@ def test_masked_targets_and_weights_refused():
         fastloss.MSELoss(reduction="none").grad(X, P, grad_output=np.ma.masked_array(P))
 
 
+def test_masked_out_refused():
+    """A masked ``out`` had its data written and its mask dropped."""
+    ce = fastloss.CrossEntropyLoss()
+    calls = [
+        (lambda o: fastloss.logsumexp(X, out=o), (X.shape[0],)),
+        (lambda o: fastloss.softmax(X, out=o), X.shape),
+        (lambda o: fastloss.log_softmax(X, out=o), X.shape),
+        (lambda o: ce.grad(X, Y, out=o), X.shape),
+        (lambda o: ce.value_and_grad(X, Y, out=o), X.shape),
+        (lambda o: fastloss.MSELoss().grad(X, P, out=o), X.shape),
+    ]
+    for call, shape in calls:
+        mask = np.zeros(shape, bool)
+        mask.flat[0] = True
+        out = np.ma.masked_array(np.full(shape, 7.0, X.dtype), mask=mask)
+        with pytest.raises(TypeError, match=r"out: expected an array without a mask, got a "
+                                            r"masked array .*numpy\.ma\.getdata"):
+            call(out)
+        assert (out.data == 7.0).all() and (out.mask == mask).all()
+
+
 def test_dask_arrays_refused_without_computing_them():
     """A dask array was computed whole into memory by np.asarray."""
     da = pytest.importorskip("dask.array")

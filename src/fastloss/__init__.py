@@ -1,9 +1,10 @@
 """fastloss: fast, exact CPU loss kernels for NumPy, with PyTorch's semantics.
 
-Softmax, log-softmax and log-sum-exp; cross-entropy (class-index and
-probability targets, class weights, ignore_index, label smoothing), NLL,
-binary cross-entropy with logits and on probabilities, MSE; and loss objects
-with fused value-and-gradient. The kernels are Cython with OpenMP; see
+Softmax, log-softmax and log-sum-exp; the activations sigmoid, log-sigmoid
+and softplus; cross-entropy (class-index and probability targets, class
+weights, ignore_index, label smoothing), NLL, binary cross-entropy with
+logits and on probabilities, MSE; and loss objects with fused
+value-and-gradient. The kernels are Cython with OpenMP; see
 :func:`show_config`.
 """
 
@@ -18,13 +19,16 @@ from ._api import (
     binary_cross_entropy_with_logits,
     cross_entropy,
     linear_cross_entropy,
+    log_sigmoid,
     log_softmax,
     log_softmax_backward,
     logsumexp,
     mse_loss,
     nll_loss,
+    sigmoid,
     softmax,
     softmax_backward,
+    softplus,
 )
 from ._config import get_num_threads, num_threads, set_num_threads, show_config
 from ._version import __version__
@@ -35,6 +39,9 @@ __all__ = [
     "log_softmax",
     "softmax_backward",
     "log_softmax_backward",
+    "sigmoid",
+    "log_sigmoid",
+    "softplus",
     "cross_entropy",
     "nll_loss",
     "binary_cross_entropy_with_logits",

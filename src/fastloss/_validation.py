@@ -273,6 +273,13 @@ def check_out(out, shape, dtype, name="out"):
     ndarray subclass (np.matrix) is written through its data."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(out, ma.MaskedArray):
+        raise TypeError(
+            f"{name}: expected an array without a mask, got a masked array "
+            f"({describe(out)}); fastloss would write its data and drop the mask: "
+            f"pass its data (numpy.ma.getdata) and mask the result afterwards"
+        )
     if out.dtype.newbyteorder("=") != dtype:
         raise TypeError(f"{name}: expected dtype {dtype}, got {out.dtype}")
     if out.shape != tuple(shape):
@@ -349,3 +356,12 @@ def broadcast_operand(value, shape, rows, cols, dtype, name, hint=""):
             f"{tuple(shape)}{hint}, got shape {arr.shape}"
         )
     return np.broadcast_to(arr, shape).reshape(rows, cols)
+
+
+def check_real(value, name):
+    """A real number (a Python or NumPy int or float, not a bool) as a Python
+    float: the options of the activations (softplus's beta, threshold)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)):
+        return float(value)
+    raise TypeError(f"{name}: expected a real number, got {value!r}")

@@ -60,6 +60,7 @@ from . import _api
 from ._validation import (
     NOT_GIVEN,
     check_no_ignore_index,
+    check_real,
     check_reduction,
     hide_parameters,
     normalize_axis,
@@ -69,6 +70,9 @@ __all__ = [
     "logsumexp",
     "softmax",
     "log_softmax",
+    "sigmoid",
+    "log_sigmoid",
+    "softplus",
     "cross_entropy",
     "nll_loss",
     "binary_cross_entropy_with_logits",
@@ -1057,3 +1061,70 @@ def linear_cross_entropy(input: Any, linear_weight: Any, target: Any, *,
                                           label_smoothing=label_smoothing,
                                           chunk_size=chunk_size, num_threads=num_threads)
     return _LinearPlan(loss_fn, input, target, linear_weight, linear_bias).value()
+
+
+# ------------------------------------------------------------ activations
+
+def _activation(kernel: Callable[..., Any], x: Any, num_threads: int | None,
+                **options: float) -> da.Array:
+    arr, dtype = _float_input(x, "x")
+    return arr.map_blocks(kernel, num_threads=num_threads, dtype=dtype, **options)
+
+
+_ACTIVATION_DOC = """{summary}
+
+    As :func:`fastloss.{name}` on each block, elementwise: bitwise the same as
+    in memory, for any chunking.
+
+    Parameters
+    ----------
+    x : dask array or array_like of float32 or float64
+        Input, chunked in any way.{options}
+    num_threads : int, optional
+        Threads per block; default :func:`fastloss.get_num_threads` on the
+        worker.
+
+    Returns
+    -------
+    dask.array.Array
+        Same shape and chunks as ``x``, in ``x``'s dtype.
+
+    Examples
+    --------
+    >>> import dask.array as da, fastloss.dask
+    >>> x = da.from_array([-1.0, 0.0, 1.0, 2.0], chunks=2)
+    >>> {example}
+    """
+
+
+def sigmoid(x: Any, *, num_threads: int | None = None) -> da.Array:
+    return _activation(_api.sigmoid, x, num_threads)
+
+
+def log_sigmoid(x: Any, *, num_threads: int | None = None) -> da.Array:
+    return _activation(_api.log_sigmoid, x, num_threads)
+
+
+def softplus(x: Any, *, beta: float = 1.0, threshold: float = 20.0,
+             num_threads: int | None = None) -> da.Array:
+    return _activation(_api.softplus, x, num_threads, beta=check_real(beta, "beta"),
+                       threshold=check_real(threshold, "threshold"))
+
+
+sigmoid.__doc__ = _ACTIVATION_DOC.format(
+    summary="The logistic sigmoid of a dask array, block by block.", name="sigmoid",
+    options="", example="""fastloss.dask.sigmoid(x).compute().round(4).tolist()
+    [0.2689, 0.5, 0.7311, 0.8808]""")
+log_sigmoid.__doc__ = _ACTIVATION_DOC.format(
+    summary="Log of the sigmoid of a dask array, block by block.", name="log_sigmoid",
+    options="", example="""fastloss.dask.log_sigmoid(x).compute().round(4).tolist()
+    [-1.3133, -0.6931, -0.3133, -0.1269]""")
+softplus.__doc__ = _ACTIVATION_DOC.format(
+    summary="The softplus of a dask array, block by block.", name="softplus",
+    options="""
+    beta : float, default 1.0
+        The scale of ``x`` inside the log.
+    threshold : float, default 20.0
+        Above it (``beta * x > threshold``) the result is ``x`` itself.""",
+    example="""fastloss.dask.softplus(x, beta=2.0).compute().round(4).tolist()
+    [0.0635, 0.3466, 1.0635, 2.0091]""")

@@ -18,6 +18,9 @@ CE_PROB: int
 BCE_LOGITS: int
 BCE_PROB: int
 MSE: int
+SIGMOID: int
+LOG_SIGMOID: int
+SOFTPLUS: int
 LIMITS: dict[str, Any]
 MATH_FUNCTIONS: dict[str, int]
 
@@ -46,3 +49,6 @@ def fast_class(mode: int, x: Any, target: Any, weight: Any, ignore_index: Any,
                label_smoothing: Any, reduction: Any, want: int, grad_output: Any) -> Any: ...
 def fast_binary(mode: int, x: Any, target: Any, reduction: Any, want: int,
                 grad_output: Any) -> Any: ...
+def unary(op: int, x: _Array, out: _Array, beta: float, threshold: float,
+          n_threads: int) -> None: ...
+def fast_unary(x: Any, op: int, beta: Any, threshold: Any) -> Any: ...

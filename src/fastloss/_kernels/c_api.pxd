@@ -134,3 +134,14 @@ cdef extern from "kernels.h" nogil:
                              double keep, double wy)
     double fl_nll(double wy, double xy)
     double fl_nll_grad(double gs, double wy)
+
+
+# the activations (c/unary.h)
+cdef extern from "kernels.h" nogil:
+    cdef enum fl_unary_op:
+        FL_SIGMOID
+        FL_LOG_SIGMOID
+        FL_SOFTPLUS
+
+    void fl_unary_run(int op, const void* x, void* out, Py_ssize_t n, double beta,
+                      double threshold)

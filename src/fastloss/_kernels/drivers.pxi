@@ -1294,3 +1294,64 @@ def fast_binary(int mode, x, target, reduction, int want, grad_output):
     if t == cnp.NPY_FLOAT32:
         return binary_fast(mode, a, tg, red, want, go, <float>0)
     return binary_fast(mode, a, tg, red, want, go, <double>0)
+
+
+# ------------------------------------------------------------ activations
+#
+# sigmoid, log_sigmoid and softplus (c/unary.h): elementwise, in blocks of
+# FL_BLOCK_ELEMS elements in flat order, as the elementwise losses; each
+# element's result depends on that element alone, so any number of threads
+# gives the same bits.
+
+SIGMOID = FL_SIGMOID
+LOG_SIGMOID = FL_LOG_SIGMOID
+SOFTPLUS = FL_SOFTPLUS
+
+
+cdef void unary_blocks(int op, const floating* xp, floating* op_, Py_ssize_t size,
+                       double beta, double threshold, int n_threads) noexcept nogil:
+    """fl_unary_run over the blocks of size elements, in parallel from
+    FL_PARALLEL_MIN elements."""
+    cdef Py_ssize_t n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS, blk, e
+    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                      use_threads_if=size > FL_PARALLEL_MIN):
+        e = blk * FL_BLOCK_ELEMS
+        fl_unary_run(op, xp + e, op_ + e, min(<Py_ssize_t>FL_BLOCK_ELEMS, size - e), beta,
+                     threshold)
+
+
+def unary(int op,
+          const floating[::1] x,     # IN  the elements, flat
+          floating[::1] out,         # OUT like x; may be x itself
+          double beta,               # softplus: converted to x's type, as threshold
+          double threshold,
+          int n_threads):
+    """out = op(x): SIGMOID, LOG_SIGMOID or SOFTPLUS (beta, threshold; the
+    others ignore them)."""
+    cdef Py_ssize_t size = x.shape[0]
+    if size == 0:
+        return
+    with nogil:
+        unary_blocks(op, &x[0], &out[0], size, beta, threshold, n_threads)
+
+
+def fast_unary(x, int op, beta, threshold):
+    """op of a small plain array x (the fast path: one thread, the general
+    path's blocks and bits), or NotImplemented; beta and threshold Python
+    numbers."""
+    cdef int t = plain_array(x)
+    cdef double b, thr
+    cdef cnp.ndarray a, out
+    if t < 0 or not plain_number(beta, &b) or not plain_number(threshold, &thr):
+        return NotImplemented
+    a = <cnp.ndarray>x
+    out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), t, 0)
+    if t == cnp.NPY_FLOAT32:
+        unary_blocks(op, <const float*>cnp.PyArray_DATA(a), <float*>cnp.PyArray_DATA(out),
+                     cnp.PyArray_SIZE(a), b, thr, 1)
+    else:
+        unary_blocks(op, <const double*>cnp.PyArray_DATA(a), <double*>cnp.PyArray_DATA(out),
+                     cnp.PyArray_SIZE(a), b, thr, 1)
+    if cnp.PyArray_NDIM(a) == 0:
+        return out[()]
+    return out

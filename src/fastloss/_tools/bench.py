@@ -36,6 +36,9 @@ OPS = {
     "log_softmax": ("copy", "log_softmax"),
     "bce_with_logits": ("read", "binary_cross_entropy_with_logits forward, mean"),
     "bce_with_logits_value_and_grad": ("copy", "BCE with logits loss and gradient"),
+    "sigmoid": ("copy", "sigmoid, elementwise"),
+    "log_sigmoid": ("copy", "log_sigmoid, elementwise"),
+    "softplus": ("copy", "softplus, elementwise"),
 }
 BINARY = ("bce_with_logits", "bce_with_logits_value_and_grad")
 PEERS = ("numpy", "torch", "sklearn", "scipy")
@@ -93,6 +96,9 @@ def _fastloss(case, op, n_threads):
         "log_softmax": lambda: _api.log_softmax(x, out=out, num_threads=n_threads),
         "bce_with_logits": lambda: bce(x, t),
         "bce_with_logits_value_and_grad": lambda: bce.value_and_grad(x, t, out=out),
+        "sigmoid": lambda: _api.sigmoid(x, out=out, num_threads=n_threads),
+        "log_sigmoid": lambda: _api.log_sigmoid(x, out=out, num_threads=n_threads),
+        "softplus": lambda: _api.softplus(x, out=out, num_threads=n_threads),
     }[op]
 
 
@@ -131,6 +137,9 @@ def _numpy(case, op, n_threads):
         "log_softmax": lambda: x - numpy_logsumexp(x)[:, None],
         "bce_with_logits": lambda: numpy_bce_with_logits(x, t),
         "bce_with_logits_value_and_grad": lambda: numpy_bce_with_logits(x, t, grad=True),
+        "sigmoid": lambda: 1 / (1 + np.exp(-x)),
+        "log_sigmoid": lambda: -np.logaddexp(0, -x),
+        "softplus": lambda: np.logaddexp(0, x),
     }[op]
 
 
@@ -163,6 +172,9 @@ def _torch(case, op, n_threads):
         "log_softmax": no_grad(lambda: torch.log_softmax(x, -1)),
         "bce_with_logits": no_grad(lambda: F.binary_cross_entropy_with_logits(x, t)),
         "bce_with_logits_value_and_grad": backward(F.binary_cross_entropy_with_logits, t),
+        "sigmoid": no_grad(lambda: torch.sigmoid(x)),
+        "log_sigmoid": no_grad(lambda: F.logsigmoid(x)),
+        "softplus": no_grad(lambda: F.softplus(x)),
     }[op]
 
 
@@ -193,6 +205,8 @@ def _scipy(case, op, n_threads):
         "logsumexp": lambda: special.logsumexp(x, axis=-1),
         "softmax": lambda: special.softmax(x, axis=-1),
         "log_softmax": lambda: special.log_softmax(x, axis=-1),
+        "sigmoid": lambda: special.expit(x),
+        "log_sigmoid": (lambda: special.log_expit(x)) if hasattr(special, "log_expit") else None,
     }.get(op)
 
 

@@ -77,6 +77,16 @@ def cases(dtype: type, seed: int) -> list[Case]:
              lambda k: fastloss.log_softmax_backward(gy3, lsm3, axis=1, num_threads=k),
              lambda: ref.log_softmax_backward(gy3, lsm3, axis=1)),
     ]
+    # the activations, on values spread past softplus's threshold (beta * z > 20)
+    a = z * 4
+    out += [
+        Case("sigmoid", lambda k: fastloss.sigmoid(a, num_threads=k), lambda: ref.sigmoid(a)),
+        Case("log_sigmoid", lambda k: fastloss.log_sigmoid(a, num_threads=k),
+             lambda: ref.log_sigmoid(a)),
+        Case("softplus (beta=2, threshold=30)",
+             lambda k: fastloss.softplus(a, beta=2.0, threshold=30.0, num_threads=k),
+             lambda: ref.softplus(a, beta=2.0, threshold=30.0)),
+    ]
     for red in ("mean", "sum", "none"):
         out += [
             Case(f"cross_entropy {kind} {red}",

@@ -10,6 +10,7 @@
  *   softmax_backward.h  their backward passes; SciPy's weighted logsumexp
  *   cross_entropy.h  cross-entropy of blocks of rows
  *   elementwise.h    BCE with logits, BCE, MSE over runs of elements
+ *   unary.h          sigmoid, log_sigmoid, softplus over runs of elements
  *   floors.h         the memory floors of the benchmarks
  *   type.h           the names the templates are written in, per type
  *
@@ -254,6 +255,8 @@ static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double 
 #define fl_sum(x, ...) FL_GENERIC(x, fl_sum)(x, __VA_ARGS__)
 #define fl_copy(x, ...) FL_GENERIC(x, fl_copy)(x, __VA_ARGS__)
 #define fl_map(fn, x, ...) FL_GENERIC(x, fl_map)(fn, x, __VA_ARGS__)
+/* the activations (unary.h) */
+#define fl_unary_run(op, x, ...) FL_GENERIC(x, fl_unary_run)(op, x, __VA_ARGS__)
 
 #if FL_AVX2
 #define FL_SIMD_WIDTH "avx2 (256-bit vectors)"

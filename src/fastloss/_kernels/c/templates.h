@@ -6,4 +6,5 @@
 #include "softmax_backward.h"
 #include "cross_entropy.h"
 #include "elementwise.h"
+#include "unary.h"
 #include "floors.h"
