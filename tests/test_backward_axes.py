@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fastloss
+from fastloss._kernels import LIMITS
 
 import reference as ref
 from support import (
@@ -30,6 +31,9 @@ BACKWARD = [
     (fastloss.log_softmax_backward, ref.log_softmax_backward, ref.log_softmax),
 ]
 IDS = ["softmax", "log_softmax"]
+# float32 rows this long are cut into chunks (fl_long_rows: longer than two
+# chunks and than long_bytes)
+LONG_ROW = max(LONG, LIMITS["long_bytes"] // 4) + 3
 
 
 def saved(rng, shape, axis, forward, dtype):
@@ -87,7 +91,7 @@ def test_backward_is_the_vjp_of_the_forward():
 
 @pytest.mark.parametrize("fn,reference,forward", BACKWARD, ids=IDS)
 @pytest.mark.parametrize("shape,axis", [((PARALLEL_MIN // 8, 16), -1), ((3, LONG + 5), -1),
-                                        ((40, 30, 75), 1)])
+                                        ((2, LONG_ROW), -1), ((40, 30, 75), 1)])
 def test_backward_threads_same_bits(rng, fn, reference, forward, shape, axis):
     g, y = saved(rng, shape, axis, forward, np.float32)
     one = fn(g, y, axis=axis, num_threads=1)
