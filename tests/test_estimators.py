@@ -7,19 +7,21 @@ import doctest
 import pickle
 import subprocess
 import sys
+import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
 
 sklearn = pytest.importorskip("sklearn")
-pytest.importorskip("scipy")
+scipy_sparse = pytest.importorskip("scipy.sparse")
 
 from sklearn.datasets import load_digits, make_classification  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils import get_tags  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import fastloss  # noqa: E402
@@ -485,6 +487,166 @@ def test_mlp_is_deterministic_given_random_state():
         np.testing.assert_array_equal(wa, wb)
     c = mlp(max_iter=5, random_state=1).fit(X, y)
     assert not np.array_equal(a.coefs_[0], c.coefs_[0])
+
+
+# ------------------------------------------------------------------ sparse X
+
+SPARSE_FORMATS = [scipy_sparse.csr_matrix, scipy_sparse.csc_matrix,
+                  scipy_sparse.csr_array, scipy_sparse.csc_array]
+SPARSE_IDS = ["csr_matrix", "csc_matrix", "csr_array", "csc_array"]
+
+
+def sparse_dataset(n_classes, n_samples=300, n_features=40, density=0.15, seed=0,
+                   dtype=np.float64):
+    """TF-IDF-like: non-negative, 85% zeros, rows of unit norm; labels from a
+    noisy linear model of X, so that the classes can be learnt."""
+    rng = np.random.default_rng(seed)
+    X = rng.exponential(1.0, (n_samples, n_features))
+    X *= rng.random((n_samples, n_features)) < density
+    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    W = 4.0 * rng.standard_normal((n_classes, n_features))
+    y = np.argmax(X @ W.T + rng.gumbel(size=(n_samples, n_classes)), axis=1)
+    return X.astype(dtype), y
+
+
+@pytest.fixture
+def never_densify(monkeypatch):
+    """Makes any conversion of a CSR or CSC matrix or array to dense an error."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a sparse X was densified")
+
+    for cls in SPARSE_FORMATS:
+        for name in ("toarray", "todense"):
+            monkeypatch.setattr(cls, name, refuse)
+
+
+def sparse_tolerance(dtype, coef):
+    """L-BFGS on the same objective with products summed in another order:
+    float64 fits at TIGHT meet at the optimum to ~1e-8; float32 rounding
+    moves the path (the float32/float64 tolerance of the tests above)."""
+    scale = np.abs(coef).max()
+    return (dict(rtol=1e-6, atol=1e-6 * scale) if dtype == np.float64
+            else dict(rtol=1e-3, atol=2e-3 * scale))
+
+
+def assert_sparse_predicts_as_dense(clf, X_sparse, X):
+    """The fitted model's outputs on the sparse X are those on its dense copy."""
+    rtol = 1e-5 if X.dtype == np.float32 else 1e-12
+    for method in ("decision_function", "predict_proba", "predict_log_proba"):
+        got = getattr(clf, method)(X_sparse)
+        assert type(got) is np.ndarray and got.dtype == X.dtype, method
+        np.testing.assert_allclose(got, getattr(clf, method)(X), rtol=rtol,
+                                   atol=rtol, err_msg=method)
+    np.testing.assert_array_equal(clf.predict(X_sparse), clf.predict(X))
+
+
+@pytest.mark.parametrize("fmt", SPARSE_FORMATS, ids=SPARSE_IDS)
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_regression_sparse_fits_as_dense(fmt, n_classes, dtype, never_densify):
+    X, y = sparse_dataset(n_classes, dtype=dtype)
+    X_sparse = fmt(X)
+    dense = SoftmaxRegression(C=5.0, **TIGHT).fit(X, y)
+    ours = SoftmaxRegression(C=5.0, **TIGHT).fit(X_sparse, y)
+    assert ours.coef_.dtype == dtype and ours.n_features_in_ == X.shape[1]
+    tol = sparse_tolerance(dtype, dense.coef_)
+    np.testing.assert_allclose(ours.coef_, dense.coef_, **tol)
+    np.testing.assert_allclose(ours.intercept_, dense.intercept_, **tol)
+    assert_sparse_predicts_as_dense(ours, X_sparse, X)
+    assert ours.score(X_sparse, y) == ours.score(X, y) > 0.6
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("weighting", ["balanced", "sample_weight", "no_intercept"])
+def test_softmax_regression_sparse_options(n_classes, weighting, never_densify):
+    X, y = sparse_dataset(n_classes, seed=1)
+    sw = (np.random.default_rng(2).uniform(0.2, 3.0, len(y))
+          if weighting == "sample_weight" else None)
+    options = dict(C=2.0, class_weight="balanced" if weighting == "balanced" else None,
+                   fit_intercept=weighting != "no_intercept", **TIGHT)
+    ours = SoftmaxRegression(**options).fit(scipy_sparse.csr_array(X), y, sample_weight=sw)
+    theirs = LogisticRegression(**options).fit(X, y, sample_weight=sw)
+    assert_same_optimum(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_sparse_many_classes_fit_in_row_blocks(monkeypatch, dtype, class_weight,
+                                               never_densify):
+    """Above the fused path's threshold a sparse X is fitted in row blocks of
+    the CSR matrix (37 rows here, not a divisor of 300): each CrossEntropyLoss
+    call sees one block's logits, and the fit is the dense one's."""
+    X, y = sparse_dataset(5, seed=3, dtype=dtype)
+    dense = SoftmaxRegression(C=5.0, class_weight=class_weight, **TIGHT).fit(X, y)
+    rows_seen = []
+    real = fastloss.CrossEntropyLoss.value_and_grad
+
+    def spy(self, input, target, *, out=None):
+        rows_seen.append(input.shape[0])
+        return real(self, input, target, out=out)
+
+    monkeypatch.setattr(estimators, "_FUSED_LOGITS_BYTES", 0)
+    monkeypatch.setattr(estimators, "_linear_chunk", lambda *args: 37)
+    monkeypatch.setattr(fastloss.CrossEntropyLoss, "value_and_grad", spy)
+    ours = SoftmaxRegression(C=5.0, class_weight=class_weight, **TIGHT)
+    ours.fit(scipy_sparse.csc_matrix(X), y)
+    assert set(rows_seen) == {37, 300 - 8 * 37}
+    # 9 blocks per evaluation, at least one evaluation per iteration
+    assert len(rows_seen) % 9 == 0 and len(rows_seen) // 9 >= ours.n_iter_[0] > 5
+    assert ours.coef_.dtype == dtype
+    tol = sparse_tolerance(dtype, dense.coef_)
+    np.testing.assert_allclose(ours.coef_, dense.coef_, **tol)
+    np.testing.assert_allclose(ours.intercept_, dense.intercept_, **tol)
+
+
+def test_csr_rows_share_the_matrix_data():
+    X = scipy_sparse.random(50, 8, density=0.3, format="csr", random_state=0)
+    for start, stop in [(0, 50), (0, 7), (7, 14), (49, 50), (10, 10)]:
+        block = estimators._csr_rows(X, start, stop)
+        assert type(block) is type(X)
+        np.testing.assert_array_equal(block.toarray(), X.toarray()[start:stop])
+        if block.nnz:
+            assert np.shares_memory(block.data, X.data)
+
+
+def test_sparse_fit_never_holds_a_dense_copy(never_densify):
+    # 10,000 x 20,000 float64 would be 1.6 GB dense; its 0.1% nonzeros take
+    # 2.4 MB; L-BFGS' history of 10 pairs of 80,000 parameters takes 13 MB
+    X = scipy_sparse.random(10000, 20000, density=0.001, format="csr",
+                            random_state=np.random.default_rng(0))
+    y = np.arange(10000) % 4
+    dense_bytes = X.shape[0] * X.shape[1] * 8
+    tracemalloc.start()
+    try:
+        clf = SoftmaxRegression(max_iter=15).fit(X, y)
+        clf.predict_proba(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.05 * dense_bytes
+
+
+@pytest.mark.parametrize("fmt", SPARSE_FORMATS, ids=SPARSE_IDS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_multilabel_sparse_fits_as_dense(fmt, weighted, never_densify):
+    X, labels = sparse_dataset(6, seed=4)
+    Y = np.stack([labels % 2, labels // 3 % 2, (labels == 1)], axis=1).astype(np.int64)
+    sw = np.random.default_rng(5).uniform(0.5, 2.0, len(Y)) if weighted else None
+    options = dict(C=3.0, pos_weight=[1.0, 2.0, 0.5], **TIGHT)
+    dense = MultiLabelLogisticRegression(**options).fit(X, Y, sample_weight=sw)
+    ours = MultiLabelLogisticRegression(**options).fit(fmt(X), Y, sample_weight=sw)
+    tol = sparse_tolerance(np.float64, dense.coef_)
+    np.testing.assert_allclose(ours.coef_, dense.coef_, **tol)
+    np.testing.assert_allclose(ours.intercept_, dense.intercept_, **tol)
+    assert_sparse_predicts_as_dense(ours, fmt(X), X)
+    binary = MultiLabelLogisticRegression(C=3.0, **TIGHT).fit(fmt(X), Y[:, 0])
+    ref = LogisticRegression(C=3.0, **TIGHT).fit(X, Y[:, 0])
+    assert_same_optimum(binary, ref)
+
+
+def test_sparse_tags():
+    for clf in (SoftmaxRegression(), MultiLabelLogisticRegression()):
+        assert get_tags(clf).input_tags.sparse
 
 
 # ------------------------------------------------------------------ refusals

@@ -20,6 +20,7 @@ package index). ``import fastloss`` never imports them.
 
 import contextlib
 import functools
+import math
 import numbers
 import warnings
 
@@ -27,6 +28,7 @@ import numpy as np
 
 try:
     import scipy.optimize
+    import scipy.sparse
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
@@ -52,6 +54,7 @@ from ._api import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     LinearCrossEntropyLoss,
+    _linear_chunk,
     log_softmax,
     softmax,
 )
@@ -107,18 +110,27 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _multilabel = False
+    # scipy.sparse input, converted to CSR as scikit-learn's linear models do
+    _accept_sparse = "csr"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = bool(self._accept_sparse)
+        return tags
 
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        return validate_data(self, X, accept_sparse=self._accept_sparse,
+                             dtype=_FLOAT_DTYPES, reset=False)
 
     def decision_function(self, X):
         """Raw outputs (logits) of the model.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples; float32 stays float32, other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64;
+            scipy.sparse input is converted to CSR, never to a dense array.
 
         Returns
         -------
@@ -142,8 +154,9 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples; float32 stays float32, other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64;
+            scipy.sparse input is converted to CSR, never to a dense array.
 
         Returns
         -------
@@ -165,8 +178,9 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples; float32 stays float32, other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64;
+            scipy.sparse input is converted to CSR, never to a dense array.
 
         Returns
         -------
@@ -198,8 +212,9 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples; float32 stays float32, other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64;
+            scipy.sparse input is converted to CSR, never to a dense array.
 
         Returns
         -------
@@ -264,7 +279,8 @@ class _LinearObjective:
         self.n_coef = n_outputs * X.shape[1]
         self.inv_s = 1.0 / weight_sum
         self.l2 = 1.0 / (C * weight_sum)
-        if self.holds_logits:
+        self.logits = None      # a sparse X's products are new arrays
+        if self.holds_logits and not scipy.sparse.issparse(X):
             self.logits = np.empty((X.shape[0], n_outputs), X.dtype)
         self.grad = np.empty(self.n_coef + (n_outputs if fit_intercept else 0))
 
@@ -273,14 +289,18 @@ class _LinearObjective:
         b = theta[self.n_coef:] if self.fit_intercept else None
         return W, b
 
-    def __call__(self, theta):
+    def _layer(self, theta):
+        """(W in float64, then W and b or None in X's dtype) of theta."""
         W, b = self.unpack(theta)
-        np.matmul(self.X, W.astype(self.X.dtype, copy=False).T, out=self.logits)
-        if b is not None:
-            self.logits += b.astype(self.X.dtype, copy=False)
-        loss, g = self.loss_fn.value_and_grad(self.logits, self.target, out=self.logits)
-        return self._finish(theta, W, loss, g.T @ self.X,
-                            None if b is None else g.sum(axis=0, dtype=np.float64))
+        dtype = self.X.dtype
+        return W, W.astype(dtype, copy=False), None if b is None else b.astype(dtype)
+
+    def __call__(self, theta):
+        W, Wx, bx = self._layer(theta)
+        loss, g = _loss_and_logit_grad(self.loss_fn, self.X, Wx, bx, self.target,
+                                       self.logits)
+        return self._finish(theta, W, loss, _coef_grad(g, self.X),
+                            None if bx is None else g.sum(axis=0, dtype=np.float64))
 
     def _finish(self, theta, W, loss, grad_W, grad_b):
         """The objective and its gradient from the summed loss and its
@@ -297,6 +317,27 @@ class _LinearObjective:
         return value, self.grad
 
 
+def _loss_and_logit_grad(loss_fn, X, W, b, target, logits=None):
+    """loss_fn.value_and_grad of the logits X @ W.T + b, the gradient written
+    over them (into ``logits`` when X is dense; a sparse X's product is a new
+    array, X never densified)."""
+    if scipy.sparse.issparse(X):
+        logits = X @ W.T
+    else:
+        logits = np.matmul(X, W.T, out=logits)
+    if b is not None:
+        logits += b
+    return loss_fn.value_and_grad(logits, target, out=logits)
+
+
+def _coef_grad(g, X):
+    """g.T @ X, shape (n_outputs, n_features), for a dense or sparse X (whose
+    transpose, CSC for CSR, multiplies g: a sparse product)."""
+    if scipy.sparse.issparse(X):
+        return (X.T @ g).T
+    return g.T @ X
+
+
 # SoftmaxRegression takes the fused path (LinearCrossEntropyLoss: the logits
 # of a block of rows at a time) when the (n_samples, n_classes) logits would
 # exceed this many bytes; below it the fit is unchanged (one logits array).
@@ -311,11 +352,57 @@ class _FusedObjective(_LinearObjective):
     holds_logits = False
 
     def __call__(self, theta):
-        W, b = self.unpack(theta)
+        W, Wx, bx = self._layer(theta)
         loss, (_, grad_W, grad_b) = self.loss_fn._value_and_layer_grads(
-            self.X, W.astype(self.X.dtype), self.target,
-            None if b is None else b.astype(self.X.dtype))
+            self.X, Wx, self.target, bx)
         return self._finish(theta, W, loss, grad_W, grad_b)
+
+
+def _csr_rows(X, start, stop):
+    """Rows start:stop of the CSR matrix or array X, sharing its data and
+    indices (only the row pointers are new)."""
+    indptr = X.indptr[start:stop + 1]
+    lo, hi = indptr[0], indptr[-1]
+    block = type(X)((X.data[lo:hi], X.indices[lo:hi], indptr - lo),
+                    shape=(stop - start, X.shape[1]), copy=False)
+    # the constructor copies a view much smaller than its base (SciPy's
+    # _prune_array): the views put back, the blocks hold no second copy of X
+    block.data, block.indices = X.data[lo:hi], X.indices[lo:hi]
+    return block
+
+
+class _SparseBlockObjective(_LinearObjective):
+    """The fused path of a sparse X: row blocks of the CSR matrix, as
+    LinearCrossEntropyLoss's blocks of a dense one (the same rows per block:
+    logits of at most 32 MiB). Each block's logits by a sparse product, the
+    fused CrossEntropyLoss pass ("sum") writing their gradient in place, and
+    the block's share of the weight gradient by the transposed block's sparse
+    product; the bias' gradient summed in float64, the blocks' losses by
+    fsum. The (n_samples, n_classes) logits are never held."""
+
+    holds_logits = False
+
+    def __init__(self, X, target, loss_fn, n_outputs, fit_intercept, weight_sum, C):
+        super().__init__(X, target, loss_fn, n_outputs, fit_intercept, weight_sum, C)
+        n_rows = X.shape[0]
+        rows = _linear_chunk(None, n_rows, n_outputs, X.dtype.itemsize)
+        self.blocks = [(start, min(n_rows, start + rows),
+                        _csr_rows(X, start, min(n_rows, start + rows)))
+                       for start in range(0, n_rows, rows)]
+
+    def __call__(self, theta):
+        W, Wx, bx = self._layer(theta)
+        grad_W = np.zeros(Wx.shape, Wx.dtype)
+        grad_b = None if bx is None else np.zeros(len(bx), np.float64)
+        losses = []
+        for start, stop, xb in self.blocks:
+            loss, g = _loss_and_logit_grad(self.loss_fn, xb, Wx, bx,
+                                           self.target[start:stop])
+            losses.append(float(loss))
+            grad_W += _coef_grad(g, xb)
+            if grad_b is not None:
+                grad_b += g.sum(axis=0, dtype=np.float64)
+        return self._finish(theta, W, math.fsum(losses), grad_W, grad_b)
 
 
 # Below this many multiply-adds per product with X, the fit's BLAS calls run
@@ -361,7 +448,8 @@ class _LBFGSLinearModel(_LogitClassifier):
             if self.fit_intercept:
                 theta0[objective.n_coef:] = self.intercept_
         # scikit-learn's LogisticRegression options, so that tol means the same
-        with _blas_threads_for(X.shape[0] * X.shape[1] * n_outputs):
+        entries = X.nnz if scipy.sparse.issparse(X) else X.shape[0] * X.shape[1]
+        with _blas_threads_for(entries * n_outputs):
             result = scipy.optimize.minimize(
                 objective, theta0, method="L-BFGS-B", jac=True,
                 options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,
@@ -410,6 +498,16 @@ class SoftmaxRegression(_LBFGSLinearModel):
     iteration is one :class:`fastloss.LinearCrossEntropyLoss` call instead,
     which holds the logits of a block of rows at a time (32 MiB); the
     objective is the same, up to the rounding of the products.
+
+    Sparse ``X`` (any scipy.sparse matrix or array, converted to CSR as
+    ``LogisticRegression`` does) is never densified: the logits are ``X @
+    W.T`` and the weights' gradient ``X.T @ G``, sparse products, and the
+    coefficients are those of the dense copy up to the rounding of the
+    products. Under the rule above, the fused path of a sparse ``X`` is row
+    blocks of the CSR matrix (the rows of ``LinearCrossEntropyLoss``'s
+    blocks, views of ``X``'s data), each block's logits by a sparse product
+    and :class:`fastloss.CrossEntropyLoss` in place on them; otherwise the
+    (n_samples, n_classes) logits are one array, as for a dense ``X``.
 
     {precision}
 
@@ -467,9 +565,11 @@ class SoftmaxRegression(_LBFGSLinearModel):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training samples; float32 stays float32, other dtypes are converted
-            to float64.
+            to float64. scipy.sparse input (CSR, CSC, or any other format; matrix
+            or array) is converted to CSR and never densified: the products
+            with it are sparse ones.
         y : array-like of shape (n_samples,)
             Class labels of any type.
         sample_weight : array-like of shape (n_samples,), optional
@@ -489,7 +589,8 @@ class SoftmaxRegression(_LBFGSLinearModel):
         """
         self._check_common_params()
         _check_bool("warm_start", self.warm_start)
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C")
+        X, y = validate_data(self, X, y, accept_sparse=self._accept_sparse,
+                             dtype=_FLOAT_DTYPES, order="C")
         self.classes_, y_index = _encode_classes(y)
         n_classes = len(self.classes_)
         sw = _sample_weights(sample_weight, X, X.dtype)
@@ -513,15 +614,19 @@ class SoftmaxRegression(_LBFGSLinearModel):
             # index targets, class weights in the kernel: no (n, C) target array
             target = y_index
             n_outputs = n_classes
-            if X.shape[0] * n_classes * X.itemsize > _FUSED_LOGITS_BYTES:
-                loss_fn = LinearCrossEntropyLoss(None if uniform_classes else class_w,
-                                                 reduction="sum",
-                                                 num_threads=self.num_threads)
-                objective = _FusedObjective(X, target, loss_fn, n_outputs,
-                                            self.fit_intercept, weight_sum, self.C)
-                return self._minimize(X, objective, n_outputs)
             loss_fn = CrossEntropyLoss(None if uniform_classes else class_w,
                                        reduction="sum", num_threads=self.num_threads)
+            if X.shape[0] * n_classes * X.dtype.itemsize > _FUSED_LOGITS_BYTES:
+                if scipy.sparse.issparse(X):
+                    objective = _SparseBlockObjective
+                else:
+                    objective = _FusedObjective
+                    loss_fn = LinearCrossEntropyLoss(
+                        None if uniform_classes else class_w, reduction="sum",
+                        num_threads=self.num_threads)
+                return self._minimize(X, objective(X, target, loss_fn, n_outputs,
+                                                   self.fit_intercept, weight_sum,
+                                                   self.C), n_outputs)
         else:
             # sum_c t_c (-log p_c) with t = s_i * onehot(y_i) is s_i * CE_i, and the
             # kernel's gradient (sum_c t_c) p - t is its exact gradient: sample
@@ -548,7 +653,9 @@ class MultiLabelLogisticRegression(_LBFGSLinearModel):
     come from one fused :class:`fastloss.BCEWithLogitsLoss` call
     (``reduction="sum"``, sample weights as its ``weight``). On a 1-D binary
     ``y`` (one label) without ``pos_weight`` this is scikit-learn's binary
-    ``LogisticRegression(solver="lbfgs")``.
+    ``LogisticRegression(solver="lbfgs")``. Sparse ``X`` (scipy.sparse,
+    converted to CSR) is never densified: the products with it are sparse,
+    and the coefficients those of the dense copy up to their rounding.
 
     {precision}
 
@@ -611,9 +718,11 @@ class MultiLabelLogisticRegression(_LBFGSLinearModel):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training samples; float32 stays float32, other dtypes are converted
-            to float64.
+            to float64. scipy.sparse input (CSR, CSC, or any other format; matrix
+            or array) is converted to CSR and never densified: the products
+            with it are sparse ones.
         y : array-like of shape (n_samples, n_labels) or (n_samples,)
             An indicator matrix (0/1), or a 1-D binary target of any label type.
         sample_weight : array-like of shape (n_samples,), optional
@@ -633,8 +742,8 @@ class MultiLabelLogisticRegression(_LBFGSLinearModel):
         (2, 1)
         """
         self._check_common_params()
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C",
-                             multi_output=True)
+        X, y = validate_data(self, X, y, accept_sparse=self._accept_sparse,
+                             dtype=_FLOAT_DTYPES, order="C", multi_output=True)
         kind = type_of_target(y, input_name="y")
         if kind == "multilabel-indicator":
             self._multilabel = True
@@ -821,6 +930,7 @@ class MLPClassifier(_LogitClassifier):
 
     _n_iter_no_change = 10
     _validation_fraction = 0.1
+    _accept_sparse = False
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", alpha=1e-4,
                  batch_size=200, learning_rate_init=1e-3, max_iter=200, tol=1e-4,
@@ -861,9 +971,11 @@ class MLPClassifier(_LogitClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training samples; float32 stays float32, other dtypes are converted
-            to float64.
+            to float64. scipy.sparse input (CSR, CSC, or any other format; matrix
+            or array) is converted to CSR and never densified: the products
+            with it are sparse ones.
         y : array-like of shape (n_samples,)
             Class labels of any type.
         sample_weight : array-like of shape (n_samples,), optional
