@@ -61,5 +61,12 @@ class MLPClassifier(_LogitClassifier):
                  learning_rate_init: float = 1e-3, max_iter: int = 200, tol: float = 1e-4,
                  early_stopping: bool = False, random_state: int | None = None,
                  num_threads: int | None = None) -> None: ...
+    n_outputs_: int
+    out_activation_: Literal["logistic", "softmax"]
+    loss_curve_: list[float]
+    t_: int
     def fit(self, X: _X, y: npt.ArrayLike,
             sample_weight: npt.ArrayLike | None = None) -> MLPClassifier: ...
+    def partial_fit(self, X: _X, y: npt.ArrayLike,
+                    sample_weight: npt.ArrayLike | None = None,
+                    classes: npt.ArrayLike | None = None) -> MLPClassifier: ...
