@@ -9,8 +9,14 @@ respect to the logits in one fastloss call per optimizer step:
 - :class:`MultiLabelLogisticRegression`: one sigmoid per label
   (binary cross-entropy with logits), fitted by L-BFGS.
 - :class:`MLPClassifier`: Linear -> activation -> ... -> Linear, softmax
-  cross-entropy (several classes) or one sigmoid output with BCE-with-logits
-  (two classes), trained by Adam on minibatches in NumPy.
+  cross-entropy (several classes), one sigmoid output with BCE-with-logits
+  (two classes) or one sigmoid per label (a multilabel indicator ``y``),
+  trained by Adam on minibatches in NumPy; ``partial_fit`` for data that
+  comes in parts.
+
+All three take scipy.sparse ``X`` (a TF-IDF matrix, say) as scikit-learn's
+``LogisticRegression`` does: converted to CSR, never densified, the products
+with it sparse ones.
 
 scikit-learn and SciPy are optional dependencies of fastloss:
 ``pip install "scikit-learn>=1.6" "scipy>=1.9"``, or from the root of a
@@ -553,6 +559,15 @@ class SoftmaxRegression(_LBFGSLinearModel):
     >>> clf = SoftmaxRegression(C=10.0, max_iter=500).fit(X, y)
     >>> clf.coef_.shape, round(clf.score(X, y), 2)
     ((3, 4), 0.98)
+
+    Text classification on a sparse TF-IDF matrix:
+
+    >>> from sklearn.feature_extraction.text import TfidfVectorizer
+    >>> docs = ["cheap pills now", "meeting at noon", "cheap meds now", "lunch meeting today"]
+    >>> X = TfidfVectorizer().fit_transform(docs)        # a CSR matrix
+    >>> clf = SoftmaxRegression(C=10.0).fit(X, ["spam", "ham", "spam", "ham"])
+    >>> clf.predict(X).tolist()
+    ['spam', 'ham', 'spam', 'ham']
     """
 
     def __init__(self, C=1.0, fit_intercept=True, max_iter=100, tol=1e-4,
