@@ -9,8 +9,14 @@ respect to the logits in one fastloss call per optimizer step:
 - :class:`MultiLabelLogisticRegression`: one sigmoid per label
   (binary cross-entropy with logits), fitted by L-BFGS.
 - :class:`MLPClassifier`: Linear -> activation -> ... -> Linear, softmax
-  cross-entropy (several classes) or one sigmoid output with BCE-with-logits
-  (two classes), trained by Adam on minibatches in NumPy.
+  cross-entropy (several classes), one sigmoid output with BCE-with-logits
+  (two classes) or one sigmoid per label (a multilabel indicator ``y``),
+  trained by Adam on minibatches in NumPy; ``partial_fit`` for data that
+  comes in parts.
+
+All three take scipy.sparse ``X`` (a TF-IDF matrix, say) as scikit-learn's
+``LogisticRegression`` does: converted to CSR, never densified, the products
+with it sparse ones.
 
 scikit-learn and SciPy are optional dependencies of fastloss:
 ``pip install "scikit-learn>=1.6" "scipy>=1.9"``, or from the root of a
@@ -20,6 +26,7 @@ package index). ``import fastloss`` never imports them.
 
 import contextlib
 import functools
+import math
 import numbers
 import warnings
 
@@ -27,15 +34,21 @@ import numpy as np
 
 try:
     import scipy.optimize
+    import scipy.sparse
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.class_weight import compute_class_weight
-    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.multiclass import (
+        check_classification_targets,
+        type_of_target,
+        unique_labels,
+    )
     from sklearn.utils.validation import (
         _check_sample_weight,
         check_is_fitted,
+        column_or_1d,
         validate_data,
     )
     from threadpoolctl import ThreadpoolController
@@ -52,6 +65,7 @@ from ._api import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     LinearCrossEntropyLoss,
+    _linear_chunk,
     log_softmax,
     softmax,
 )
@@ -107,18 +121,27 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _multilabel = False
+    # scipy.sparse input, converted to CSR as scikit-learn's linear models do
+    _accept_sparse = "csr"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = bool(self._accept_sparse)
+        return tags
 
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        return validate_data(self, X, accept_sparse=self._accept_sparse,
+                             dtype=_FLOAT_DTYPES, reset=False)
 
     def decision_function(self, X):
         """Raw outputs (logits) of the model.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples; float32 stays float32, other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64;
+            scipy.sparse input is converted to CSR, never to a dense array.
 
         Returns
         -------
@@ -142,8 +165,9 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples; float32 stays float32, other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64;
+            scipy.sparse input is converted to CSR, never to a dense array.
 
         Returns
         -------
@@ -165,8 +189,9 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples; float32 stays float32, other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64;
+            scipy.sparse input is converted to CSR, never to a dense array.
 
         Returns
         -------
@@ -198,8 +223,9 @@ class _LogitClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples; float32 stays float32, other dtypes are converted to float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; float32 stays float32, other dtypes are converted to float64;
+            scipy.sparse input is converted to CSR, never to a dense array.
 
         Returns
         -------
@@ -264,7 +290,8 @@ class _LinearObjective:
         self.n_coef = n_outputs * X.shape[1]
         self.inv_s = 1.0 / weight_sum
         self.l2 = 1.0 / (C * weight_sum)
-        if self.holds_logits:
+        self.logits = None      # a sparse X's products are new arrays
+        if self.holds_logits and not scipy.sparse.issparse(X):
             self.logits = np.empty((X.shape[0], n_outputs), X.dtype)
         self.grad = np.empty(self.n_coef + (n_outputs if fit_intercept else 0))
 
@@ -273,14 +300,18 @@ class _LinearObjective:
         b = theta[self.n_coef:] if self.fit_intercept else None
         return W, b
 
-    def __call__(self, theta):
+    def _layer(self, theta):
+        """(W in float64, then W and b or None in X's dtype) of theta."""
         W, b = self.unpack(theta)
-        np.matmul(self.X, W.astype(self.X.dtype, copy=False).T, out=self.logits)
-        if b is not None:
-            self.logits += b.astype(self.X.dtype, copy=False)
-        loss, g = self.loss_fn.value_and_grad(self.logits, self.target, out=self.logits)
-        return self._finish(theta, W, loss, g.T @ self.X,
-                            None if b is None else g.sum(axis=0, dtype=np.float64))
+        dtype = self.X.dtype
+        return W, W.astype(dtype, copy=False), None if b is None else b.astype(dtype)
+
+    def __call__(self, theta):
+        W, Wx, bx = self._layer(theta)
+        loss, g = _loss_and_logit_grad(self.loss_fn, self.X, Wx, bx, self.target,
+                                       self.logits)
+        return self._finish(theta, W, loss, _coef_grad(g, self.X),
+                            None if bx is None else g.sum(axis=0, dtype=np.float64))
 
     def _finish(self, theta, W, loss, grad_W, grad_b):
         """The objective and its gradient from the summed loss and its
@@ -297,6 +328,27 @@ class _LinearObjective:
         return value, self.grad
 
 
+def _loss_and_logit_grad(loss_fn, X, W, b, target, logits=None):
+    """loss_fn.value_and_grad of the logits X @ W.T + b, the gradient written
+    over them (into ``logits`` when X is dense; a sparse X's product is a new
+    array, X never densified)."""
+    if scipy.sparse.issparse(X):
+        logits = X @ W.T
+    else:
+        logits = np.matmul(X, W.T, out=logits)
+    if b is not None:
+        logits += b
+    return loss_fn.value_and_grad(logits, target, out=logits)
+
+
+def _coef_grad(g, X):
+    """g.T @ X, shape (n_outputs, n_features), for a dense or sparse X (whose
+    transpose, CSC for CSR, multiplies g: a sparse product)."""
+    if scipy.sparse.issparse(X):
+        return (X.T @ g).T
+    return g.T @ X
+
+
 # SoftmaxRegression takes the fused path (LinearCrossEntropyLoss: the logits
 # of a block of rows at a time) when the (n_samples, n_classes) logits would
 # exceed this many bytes; below it the fit is unchanged (one logits array).
@@ -311,11 +363,57 @@ class _FusedObjective(_LinearObjective):
     holds_logits = False
 
     def __call__(self, theta):
-        W, b = self.unpack(theta)
+        W, Wx, bx = self._layer(theta)
         loss, (_, grad_W, grad_b) = self.loss_fn._value_and_layer_grads(
-            self.X, W.astype(self.X.dtype), self.target,
-            None if b is None else b.astype(self.X.dtype))
+            self.X, Wx, self.target, bx)
         return self._finish(theta, W, loss, grad_W, grad_b)
+
+
+def _csr_rows(X, start, stop):
+    """Rows start:stop of the CSR matrix or array X, sharing its data and
+    indices (only the row pointers are new)."""
+    indptr = X.indptr[start:stop + 1]
+    lo, hi = indptr[0], indptr[-1]
+    block = type(X)((X.data[lo:hi], X.indices[lo:hi], indptr - lo),
+                    shape=(stop - start, X.shape[1]), copy=False)
+    # the constructor copies a view much smaller than its base (SciPy's
+    # _prune_array): the views put back, the blocks hold no second copy of X
+    block.data, block.indices = X.data[lo:hi], X.indices[lo:hi]
+    return block
+
+
+class _SparseBlockObjective(_LinearObjective):
+    """The fused path of a sparse X: row blocks of the CSR matrix, as
+    LinearCrossEntropyLoss's blocks of a dense one (the same rows per block:
+    logits of at most 32 MiB). Each block's logits by a sparse product, the
+    fused CrossEntropyLoss pass ("sum") writing their gradient in place, and
+    the block's share of the weight gradient by the transposed block's sparse
+    product; the bias' gradient summed in float64, the blocks' losses by
+    fsum. The (n_samples, n_classes) logits are never held."""
+
+    holds_logits = False
+
+    def __init__(self, X, target, loss_fn, n_outputs, fit_intercept, weight_sum, C):
+        super().__init__(X, target, loss_fn, n_outputs, fit_intercept, weight_sum, C)
+        n_rows = X.shape[0]
+        rows = _linear_chunk(None, n_rows, n_outputs, X.dtype.itemsize)
+        self.blocks = [(start, min(n_rows, start + rows),
+                        _csr_rows(X, start, min(n_rows, start + rows)))
+                       for start in range(0, n_rows, rows)]
+
+    def __call__(self, theta):
+        W, Wx, bx = self._layer(theta)
+        grad_W = np.zeros(Wx.shape, Wx.dtype)
+        grad_b = None if bx is None else np.zeros(len(bx), np.float64)
+        losses = []
+        for start, stop, xb in self.blocks:
+            loss, g = _loss_and_logit_grad(self.loss_fn, xb, Wx, bx,
+                                           self.target[start:stop])
+            losses.append(float(loss))
+            grad_W += _coef_grad(g, xb)
+            if grad_b is not None:
+                grad_b += g.sum(axis=0, dtype=np.float64)
+        return self._finish(theta, W, math.fsum(losses), grad_W, grad_b)
 
 
 # Below this many multiply-adds per product with X, the fit's BLAS calls run
@@ -361,7 +459,8 @@ class _LBFGSLinearModel(_LogitClassifier):
             if self.fit_intercept:
                 theta0[objective.n_coef:] = self.intercept_
         # scikit-learn's LogisticRegression options, so that tol means the same
-        with _blas_threads_for(X.shape[0] * X.shape[1] * n_outputs):
+        entries = X.nnz if scipy.sparse.issparse(X) else X.shape[0] * X.shape[1]
+        with _blas_threads_for(entries * n_outputs):
             result = scipy.optimize.minimize(
                 objective, theta0, method="L-BFGS-B", jac=True,
                 options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,
@@ -411,6 +510,16 @@ class SoftmaxRegression(_LBFGSLinearModel):
     which holds the logits of a block of rows at a time (32 MiB); the
     objective is the same, up to the rounding of the products.
 
+    Sparse ``X`` (any scipy.sparse matrix or array, converted to CSR as
+    ``LogisticRegression`` does) is never densified: the logits are ``X @
+    W.T`` and the weights' gradient ``X.T @ G``, sparse products, and the
+    coefficients are those of the dense copy up to the rounding of the
+    products. Under the rule above, the fused path of a sparse ``X`` is row
+    blocks of the CSR matrix (the rows of ``LinearCrossEntropyLoss``'s
+    blocks, views of ``X``'s data), each block's logits by a sparse product
+    and :class:`fastloss.CrossEntropyLoss` in place on them; otherwise the
+    (n_samples, n_classes) logits are one array, as for a dense ``X``.
+
     {precision}
 
     Parameters
@@ -450,6 +559,15 @@ class SoftmaxRegression(_LBFGSLinearModel):
     >>> clf = SoftmaxRegression(C=10.0, max_iter=500).fit(X, y)
     >>> clf.coef_.shape, round(clf.score(X, y), 2)
     ((3, 4), 0.98)
+
+    Text classification on a sparse TF-IDF matrix:
+
+    >>> from sklearn.feature_extraction.text import TfidfVectorizer
+    >>> docs = ["cheap pills now", "meeting at noon", "cheap meds now", "lunch meeting today"]
+    >>> X = TfidfVectorizer().fit_transform(docs)        # a CSR matrix
+    >>> clf = SoftmaxRegression(C=10.0).fit(X, ["spam", "ham", "spam", "ham"])
+    >>> clf.predict(X).tolist()
+    ['spam', 'ham', 'spam', 'ham']
     """
 
     def __init__(self, C=1.0, fit_intercept=True, max_iter=100, tol=1e-4,
@@ -467,9 +585,11 @@ class SoftmaxRegression(_LBFGSLinearModel):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training samples; float32 stays float32, other dtypes are converted
-            to float64.
+            to float64. scipy.sparse input (CSR, CSC, or any other format; matrix
+            or array) is converted to CSR and never densified: the products
+            with it are sparse ones.
         y : array-like of shape (n_samples,)
             Class labels of any type.
         sample_weight : array-like of shape (n_samples,), optional
@@ -489,7 +609,8 @@ class SoftmaxRegression(_LBFGSLinearModel):
         """
         self._check_common_params()
         _check_bool("warm_start", self.warm_start)
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C")
+        X, y = validate_data(self, X, y, accept_sparse=self._accept_sparse,
+                             dtype=_FLOAT_DTYPES, order="C")
         self.classes_, y_index = _encode_classes(y)
         n_classes = len(self.classes_)
         sw = _sample_weights(sample_weight, X, X.dtype)
@@ -513,15 +634,19 @@ class SoftmaxRegression(_LBFGSLinearModel):
             # index targets, class weights in the kernel: no (n, C) target array
             target = y_index
             n_outputs = n_classes
-            if X.shape[0] * n_classes * X.itemsize > _FUSED_LOGITS_BYTES:
-                loss_fn = LinearCrossEntropyLoss(None if uniform_classes else class_w,
-                                                 reduction="sum",
-                                                 num_threads=self.num_threads)
-                objective = _FusedObjective(X, target, loss_fn, n_outputs,
-                                            self.fit_intercept, weight_sum, self.C)
-                return self._minimize(X, objective, n_outputs)
             loss_fn = CrossEntropyLoss(None if uniform_classes else class_w,
                                        reduction="sum", num_threads=self.num_threads)
+            if X.shape[0] * n_classes * X.dtype.itemsize > _FUSED_LOGITS_BYTES:
+                if scipy.sparse.issparse(X):
+                    objective = _SparseBlockObjective
+                else:
+                    objective = _FusedObjective
+                    loss_fn = LinearCrossEntropyLoss(
+                        None if uniform_classes else class_w, reduction="sum",
+                        num_threads=self.num_threads)
+                return self._minimize(X, objective(X, target, loss_fn, n_outputs,
+                                                   self.fit_intercept, weight_sum,
+                                                   self.C), n_outputs)
         else:
             # sum_c t_c (-log p_c) with t = s_i * onehot(y_i) is s_i * CE_i, and the
             # kernel's gradient (sum_c t_c) p - t is its exact gradient: sample
@@ -548,7 +673,9 @@ class MultiLabelLogisticRegression(_LBFGSLinearModel):
     come from one fused :class:`fastloss.BCEWithLogitsLoss` call
     (``reduction="sum"``, sample weights as its ``weight``). On a 1-D binary
     ``y`` (one label) without ``pos_weight`` this is scikit-learn's binary
-    ``LogisticRegression(solver="lbfgs")``.
+    ``LogisticRegression(solver="lbfgs")``. Sparse ``X`` (scipy.sparse,
+    converted to CSR) is never densified: the products with it are sparse,
+    and the coefficients those of the dense copy up to their rounding.
 
     {precision}
 
@@ -611,9 +738,11 @@ class MultiLabelLogisticRegression(_LBFGSLinearModel):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training samples; float32 stays float32, other dtypes are converted
-            to float64.
+            to float64. scipy.sparse input (CSR, CSC, or any other format; matrix
+            or array) is converted to CSR and never densified: the products
+            with it are sparse ones.
         y : array-like of shape (n_samples, n_labels) or (n_samples,)
             An indicator matrix (0/1), or a 1-D binary target of any label type.
         sample_weight : array-like of shape (n_samples,), optional
@@ -633,8 +762,8 @@ class MultiLabelLogisticRegression(_LBFGSLinearModel):
         (2, 1)
         """
         self._check_common_params()
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C",
-                             multi_output=True)
+        X, y = validate_data(self, X, y, accept_sparse=self._accept_sparse,
+                             dtype=_FLOAT_DTYPES, order="C", multi_output=True)
         kind = type_of_target(y, input_name="y")
         if kind == "multilabel-indicator":
             self._multilabel = True
@@ -717,14 +846,25 @@ def _activation_backward(name, a, delta):
 
 
 class _Adam:
-    """Adam (Kingma & Ba, 2015) on one flat parameter vector, updated in place."""
+    """Adam (Kingma & Ba, 2015) on one flat parameter vector, updated in place.
+
+    Its moments and step count outlive a fit (MLPClassifier.partial_fit
+    continues them); ``bind`` attaches the parameter vector of a call and
+    ``release`` drops it and the scratch buffer, so that a fitted model
+    keeps (and pickles) only the moments."""
 
     def __init__(self, params, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        self.params, self.lr = params, learning_rate
+        self.lr = learning_rate
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.m, self.v = np.zeros_like(params), np.zeros_like(params)
-        self.tmp = np.empty_like(params)
         self.t = 0
+        self.bind(params)
+
+    def bind(self, params):
+        self.params, self.tmp = params, np.empty_like(params)
+
+    def release(self):
+        self.params = self.tmp = None
 
     def step(self, grad):
         self.t += 1
@@ -752,18 +892,27 @@ class MLPClassifier(_LogitClassifier):
     activation -> ... -> Linear. Several classes end in ``n_classes`` logits
     with softmax cross-entropy (:class:`fastloss.CrossEntropyLoss`); two
     classes in a single logit with binary cross-entropy with logits
-    (:class:`fastloss.BCEWithLogitsLoss`). Each minibatch's loss and its
-    gradient with respect to the logits come from one fused fastloss call;
-    the layers' products, backpropagation and Adam are NumPy, on one flat
-    parameter vector in ``X``'s dtype (float32 ``X`` trains in float32).
+    (:class:`fastloss.BCEWithLogitsLoss`); a multilabel ``y`` (an indicator
+    matrix) in one logit per label, each with its own sigmoid and binary
+    cross-entropy with logits (:class:`fastloss.BCEWithLogitsLoss`, summed
+    over the labels), as scikit-learn's ``MLPClassifier`` does for
+    multilabel targets. Each minibatch's loss and its gradient with respect
+    to the logits come from one fused fastloss call; the layers' products,
+    backpropagation and Adam are NumPy, on one flat parameter vector in
+    ``X``'s dtype (float32 ``X`` trains in float32). Sparse ``X``
+    (scipy.sparse, converted to CSR) is never densified: the first layer's
+    products with it are sparse ones.
 
     Hyper-parameters mean what they mean in scikit-learn's
     ``MLPClassifier(solver="adam")``: the minibatch objective is
     ``(sum_i s_i loss_i + alpha/2 ||W||^2) / sum_i s_i`` over the batch's
-    samples (weights W of all layers, not intercepts); Glorot-uniform
-    initialization; samples shuffled every epoch; training stops when the
-    epoch's training loss (or, with ``early_stopping``, the validation
-    accuracy) has not improved by ``tol`` for 10 consecutive epochs.
+    samples (weights W of all layers, not intercepts; ``loss_i`` summed over
+    the labels of a multilabel ``y``); Glorot-uniform initialization;
+    samples shuffled every epoch; training stops when the epoch's training
+    loss (or, with ``early_stopping``, the validation accuracy: subset
+    accuracy for a multilabel ``y``) has not improved by ``tol`` for 10
+    consecutive epochs. :meth:`partial_fit` runs one epoch over the data it
+    is given, continuing the parameters and Adam's moments.
 
     Parameters
     ----------
@@ -779,14 +928,17 @@ class MLPClassifier(_LogitClassifier):
     learning_rate_init : float, default 1e-3
         Adam's step size.
     max_iter : int, default 200
-        Maximum number of epochs.
+        Maximum number of epochs of :meth:`fit` (:meth:`partial_fit` runs one).
     tol : float, default 1e-4
         Improvement below which an epoch counts as no improvement.
     early_stopping : bool, default False
-        Hold out a stratified 10% of the training data, stop on its accuracy
-        and keep the parameters of the best epoch.
+        Hold out 10% of the training data (stratified, unless ``y`` is
+        multilabel), stop on its accuracy and keep the parameters of the
+        best epoch. Not with :meth:`partial_fit`.
     random_state : int, RandomState or None, default None
-        Seeds the initialization, the shuffling and the validation split.
+        Seeds the initialization, the shuffling and the validation split;
+        each call of :meth:`fit` or :meth:`partial_fit` starts from it (an
+        int starts the same generator again, a RandomState continues).
     num_threads : int, optional
         Threads of the fastloss kernels; default
         :func:`fastloss.get_num_threads`.
@@ -794,18 +946,22 @@ class MLPClassifier(_LogitClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The class labels, or ``arange(n_labels)`` for a multilabel ``y``.
     coefs_ : list of ndarray, the weight matrix (fan_in, fan_out) of each layer
     intercepts_ : list of ndarray, the bias vector of each layer
-    n_iter_ : int, epochs run
+    n_iter_ : int, epochs run by the last call (1 after :meth:`partial_fit`)
     loss_ : float, the last epoch's mean training objective
-    loss_curve_ : list of float, each epoch's mean training objective
+    loss_curve_ : list of float, each epoch's mean training objective (one
+        more for each :meth:`partial_fit` call)
     best_loss_ : float or None (None with early stopping)
     validation_scores_ : list of float or None, with early stopping
     best_validation_score_ : float or None
-    t_ : int, samples seen by the optimizer
+    t_ : int, samples seen by the optimizer (over every call since the
+        parameters were initialized)
     n_layers_ : int
-    n_outputs_ : int, 1 for two classes, else n_classes
+    n_outputs_ : int, 1 for two classes, else n_classes or n_labels
     out_activation_ : {"logistic", "softmax"}
+        "logistic" for two classes and for a multilabel ``y``.
     n_features_in_ : int
 
     Examples
@@ -836,6 +992,11 @@ class MLPClassifier(_LogitClassifier):
         self.random_state = random_state
         self.num_threads = num_threads
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
     def _check_params(self, n_samples):
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
@@ -861,11 +1022,13 @@ class MLPClassifier(_LogitClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training samples; float32 stays float32, other dtypes are converted
-            to float64.
-        y : array-like of shape (n_samples,)
-            Class labels of any type.
+            to float64. scipy.sparse input (CSR, CSC, or any other format; matrix
+            or array) is converted to CSR and never densified: the products
+            with it are sparse ones.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels of any type, or a multilabel indicator matrix (0/1).
         sample_weight : array-like of shape (n_samples,), optional
             Weight of each sample (default 1).
 
@@ -883,49 +1046,119 @@ class MLPClassifier(_LogitClassifier):
         >>> clf.fit(X, y).classes_.tolist()
         ['a', 'b', 'c']
         """
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C")
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the network by one epoch of Adam over the given data.
+
+        As scikit-learn's ``MLPClassifier.partial_fit``: the first call (on
+        an unfitted model) initializes the network and needs ``classes``,
+        every class that any call will see; later calls continue the
+        parameters, Adam's moments and step count, ``t_``, ``loss_curve_``
+        (one entry per call) and ``best_loss_``, and their ``y`` may hold
+        only classes of ``classes_``. A call after :meth:`fit` continues the
+        fitted model. The epoch is the one :meth:`fit` runs (shuffled
+        minibatches; ``max_iter`` does not apply, no convergence warning):
+        one call on an unfitted model gives the parameters of ``fit`` with
+        ``max_iter=1``, and with a shared ``RandomState`` as ``random_state``
+        k calls on the same data give those of ``fit`` with ``max_iter=k``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training samples, of the features of the first call.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (of ``classes``), or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each sample (default 1).
+        classes : array-like of shape (n_classes,), optional
+            All the classes, needed on the first call (for a multilabel
+            ``y``, ``arange(n_labels)``); on later calls None or the same
+            classes.
+
+        Returns
+        -------
+        object
+            The updated estimator (``self``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastloss.estimators import MLPClassifier
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+        >>> X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 1, 2, 0])
+        >>> clf = clf.partial_fit(X[:2], y[:2], classes=[0, 1, 2])
+        >>> clf = clf.partial_fit(X[2:], y[2:])
+        >>> clf.n_iter_, clf.t_, len(clf.loss_curve_), clf.classes_.tolist()
+        (1, 4, 2, [0, 1, 2])
+        """
+        # the rules and messages of scikit-learn's _check_partial_fit_first_call
+        known = getattr(self, "classes_", None)
+        if classes is None:
+            if known is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            classes = known
+        else:
+            unique = unique_labels(classes)
+            if known is not None and not np.array_equal(known, unique):
+                raise ValueError(f"`classes={classes!r}` is not the same as on last call "
+                                 f"to partial_fit, was: {known!r}")
+            classes = unique
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _fit(self, X, y, sample_weight, incremental, classes=None):
+        """fit (a fresh start, epochs until convergence or max_iter) or
+        partial_fit (one epoch, continuing a fitted model)."""
+        first = not incremental or not hasattr(self, "coefs_")
+        X, y = validate_data(self, X, y, accept_sparse=self._accept_sparse,
+                             dtype=_FLOAT_DTYPES, order="C", multi_output=True,
+                             reset=first)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         hidden, batch_size = self._check_params(X.shape[0])
-        self.classes_, y_index = _encode_classes(y)
+        target = self._encode_targets(y, X.dtype, first, incremental, classes)
         sw = _sample_weights(sample_weight, X, X.dtype)
         rng = check_random_state(self.random_state)
-        n_classes = len(self.classes_)
-        self.n_outputs_ = 1 if n_classes == 2 else n_classes
-        self.out_activation_ = "logistic" if n_classes == 2 else "softmax"
-        layer_units = [X.shape[1], *hidden, self.n_outputs_]
-        self.n_layers_ = len(layer_units)
-
         train = np.arange(X.shape[0])
+        stratify = None if target.ndim == 2 else target
         if self.early_stopping:
             train, val = train_test_split(train, test_size=self._validation_fraction,
-                                          random_state=rng, stratify=y_index)
+                                          random_state=rng, stratify=stratify)
             batch_size = min(batch_size, len(train))
+        layer_units = [X.shape[1], *hidden, self.n_outputs_]
         net = _Network(layer_units, self.activation, self.alpha, X.dtype, batch_size)
-        net.initialize(rng)
+        if first:
+            self.n_layers_ = len(layer_units)
+            net.initialize(rng)
+            self._optimizer = _Adam(net.theta, self.learning_rate_init)
+            self.loss_curve_, self.t_, self._no_improvement_count = [], 0, 0
+            self.best_loss_, self.validation_scores_ = np.inf, None
+            self.best_validation_score_ = None
+            if self.early_stopping:
+                self.best_loss_, self.validation_scores_ = None, []
+                self.best_validation_score_ = -np.inf
+        else:
+            net.load(self.coefs_, self.intercepts_)
+            self._optimizer.bind(net.theta)
         self.coefs_, self.intercepts_ = net.coefs, net.intercepts
-        adam = _Adam(net.theta, self.learning_rate_init)
-        batches = _Batches(X, y_index, sw, self.n_outputs_, self.num_threads)
-
-        self.loss_curve_, self.t_ = [], 0
-        self.best_loss_, self.validation_scores_ = np.inf, None
-        self.best_validation_score_, best_theta = None, None
-        if self.early_stopping:
-            self.best_loss_, self.validation_scores_ = None, []
-            self.best_validation_score_ = -np.inf
-        no_improvement, converged = 0, False
+        batches = _Batches(X, target, sw, self.n_outputs_, self.num_threads)
+        best_theta, converged = None, False
         self.n_iter_ = 0
-        for _ in range(self.max_iter):
+        for _ in range(1 if incremental else self.max_iter):
             order = rng.permutation(train)
             total = 0.0
             for start in range(0, len(order), batch_size):
                 idx = order[start:start + batch_size]
                 total += net.step(X, idx, *batches.loss(idx)) * len(idx)
-                adam.step(net.grad)
+                self._optimizer.step(net.grad)
             self.n_iter_ += 1
             self.t_ += len(train)
             self.loss_ = total / len(train)
             self.loss_curve_.append(self.loss_)
             if self.early_stopping:
-                score = self._weighted_accuracy(X[val], y_index[val],
+                score = self._weighted_accuracy(X[val], target[val],
                                                 None if sw is None else sw[val])
                 self.validation_scores_.append(score)
                 improved = score >= self.best_validation_score_ + self.tol
@@ -934,11 +1167,12 @@ class MLPClassifier(_LogitClassifier):
             else:
                 improved = self.loss_ <= self.best_loss_ - self.tol
                 self.best_loss_ = min(self.best_loss_, self.loss_)
-            no_improvement = 0 if improved else no_improvement + 1
-            if no_improvement > self._n_iter_no_change:
+            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+            if self._no_improvement_count > self._n_iter_no_change:
                 converged = True
                 break
-        if not converged:
+        self._optimizer.release()
+        if not converged and not incremental:
             _convergence_warning(
                 "Adam (MLPClassifier)", self.n_iter_,
                 f"the {'validation accuracy' if self.early_stopping else 'training loss'} "
@@ -949,13 +1183,75 @@ class MLPClassifier(_LogitClassifier):
             net.theta[:] = best_theta
         return self
 
-    def _weighted_accuracy(self, X, y_index, sw):
+    def _encode_targets(self, y, dtype, first, incremental, classes):
+        """The training targets of y (class indices, or the indicator matrix in
+        X's dtype), setting classes_, n_outputs_ and out_activation_ on a
+        first call and checking y against them on later ones. ``classes``:
+        partial_fit's (checked there), None for fit."""
+        kind = type_of_target(y, input_name="y")
+        multilabel = kind == "multilabel-indicator"
+        if not first and multilabel != self._multilabel:
+            expected = ("a multilabel indicator matrix" if self._multilabel
+                        else "class labels")
+            raise ValueError(f"y: expected {expected} as in the previous calls, got a "
+                             f"{kind!r} target")
+        if multilabel:
+            n_labels = y.shape[1]
+            if not first and n_labels != self.n_outputs_:
+                raise ValueError(f"y: expected an indicator matrix of {self.n_outputs_} "
+                                 f"labels as in the previous calls, got {n_labels}")
+            labels = np.arange(n_labels)
+            if incremental and not np.array_equal(classes, labels):
+                raise ValueError(
+                    f"classes: expected the label indices arange({n_labels}) of a "
+                    f"multilabel y with {n_labels} columns, got {classes.tolist()!r}"
+                )
+            if first:
+                self.classes_, self._multilabel, self._y_dtype = labels, True, y.dtype
+                self.n_outputs_, self.out_activation_ = n_labels, "logistic"
+            return np.asarray(y, dtype=dtype)
+        if not incremental:
+            self.classes_, y_index = _encode_classes(y)
+        else:
+            check_classification_targets(y)
+            if len(classes) < 2:
+                raise ValueError(f"classes: expected at least 2 classes, got "
+                                 f"{classes.tolist()!r}")
+            seen = unique_labels(y)
+            if len(np.setdiff1d(seen, classes, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. "
+                                 f"`self.classes_` has {classes}. 'y' has {seen}.")
+            self.classes_ = classes
+            y_index = np.searchsorted(classes, y).astype(np.int64)
+        if first:
+            n_classes = len(self.classes_)
+            self._multilabel = False
+            self.n_outputs_ = 1 if n_classes == 2 else n_classes
+            self.out_activation_ = "logistic" if n_classes == 2 else "softmax"
+        return y_index
+
+    def _weighted_accuracy(self, X, target, sw):
+        """Accuracy (subset accuracy for a multilabel y) weighted by sw."""
         z = self._logits(X)
-        pred = (z[:, 0] > 0) if z.shape[1] == 1 else np.argmax(z, axis=1)
-        return float(np.average(pred == y_index, weights=sw))
+        if target.ndim == 2:
+            right = np.all((z > 0) == (target > 0.5), axis=1)
+        else:
+            right = ((z[:, 0] > 0) if z.shape[1] == 1 else np.argmax(z, axis=1)) == target
+        return float(np.average(right, weights=sw))
 
     def _logits(self, X):
         return _forward(X, self.coefs_, self.intercepts_, self.activation)
+
+
+def _dot(a, b, out=None):
+    """a @ b (into out when given) for a dense or a scipy.sparse a."""
+    if not scipy.sparse.issparse(a):
+        return np.matmul(a, b, out=out)
+    product = a @ b
+    if out is None:
+        return product
+    out[...] = product
+    return out
 
 
 def _forward(a, coefs, intercepts, activation, buffers=None):
@@ -963,8 +1259,8 @@ def _forward(a, coefs, intercepts, activation, buffers=None):
     acts = [a]
     last = len(coefs) - 1
     for i, (W, c) in enumerate(zip(coefs, intercepts)):
-        out = None if buffers is None else buffers[i][:len(a)]
-        h = np.matmul(acts[i], W, out=out)
+        out = None if buffers is None else buffers[i][:a.shape[0]]
+        h = _dot(acts[i], W, out=out)
         h += c
         if i < last:
             _activate(activation, h)
@@ -1005,11 +1301,24 @@ class _Network:
             W[:] = rng.uniform(-bound, bound, W.shape)
             c[:] = rng.uniform(-bound, bound, c.shape)
 
+    def load(self, coefs, intercepts):
+        """The parameters of a fitted model (its coefs_ and intercepts_, which
+        a pickle round trip leaves as arrays of their own) copied into theta."""
+        for mine, theirs in zip(self.coefs + self.intercepts, list(coefs) + list(intercepts)):
+            if np.shape(theirs) != mine.shape:
+                raise ValueError(f"coefs_/intercepts_: expected the layer shapes "
+                                 f"{[W.shape for W in self.coefs]}, got "
+                                 f"{[np.shape(W) for W in coefs]}")
+            mine[...] = theirs
+
     def step(self, X, idx, loss_fn, target, weight_sum):
         """Objective of the minibatch X[idx]; its gradient is left in self.grad."""
         n = len(idx)
-        np.take(X, idx, axis=0, out=self.acts[0][:n])
-        acts = _forward(self.acts[0][:n], self.coefs, self.intercepts, self.activation,
+        if scipy.sparse.issparse(X):
+            first = X[idx]          # the batch's rows, a CSR matrix of their own
+        else:
+            first = np.take(X, idx, axis=0, out=self.acts[0][:n])
+        acts = _forward(first, self.coefs, self.intercepts, self.activation,
                         self.acts[1:])
         # the fused pass: loss and d loss / d logits, written over the logits
         loss, delta = loss_fn.value_and_grad(acts[-1], target, out=acts[-1])
@@ -1018,7 +1327,7 @@ class _Network:
         value = (float(loss) + 0.5 * self.alpha * float(np.dot(flat_coef, flat_coef))) * inv
         delta *= inv
         for i in range(len(self.coefs) - 1, -1, -1):
-            np.matmul(acts[i].T, delta, out=self.coef_grads[i])
+            _dot(acts[i].T, delta, out=self.coef_grads[i])
             np.sum(delta, axis=0, out=self.intercept_grads[i])
             if i > 0:
                 back = np.matmul(delta, self.coefs[i].T, out=self.deltas[i - 1][:n])
@@ -1029,16 +1338,20 @@ class _Network:
 
 
 class _Batches:
-    """Minibatch targets and the fastloss loss layer for each batch's samples."""
+    """Minibatch targets and the fastloss loss layer for each batch's samples.
 
-    def __init__(self, X, y_index, sw, n_outputs, num_threads):
+    ``target``: class indices (a softmax output, or one sigmoid for two
+    classes when ``n_outputs`` is 1), or a (n_samples, n_labels) indicator
+    matrix in X's dtype (one sigmoid per label)."""
+
+    def __init__(self, X, target, sw, n_outputs, num_threads):
         self.X, self.sw = X, sw
-        self.binary = n_outputs == 1
-        if self.binary:
-            self.target = y_index.astype(X.dtype).reshape(-1, 1)
+        self.sigmoid = target.ndim == 2 or n_outputs == 1
+        if self.sigmoid:
+            self.target = target.astype(X.dtype).reshape(len(target), -1)
             self.loss_fn = BCEWithLogitsLoss(reduction="sum", num_threads=num_threads)
         else:
-            self.target = y_index
+            self.target = target
             self.loss_fn = CrossEntropyLoss(reduction="sum", num_threads=num_threads)
         self.n_outputs, self.num_threads = n_outputs, num_threads
 
@@ -1048,7 +1361,8 @@ class _Batches:
         if self.sw is None:
             return self.loss_fn, target, float(len(idx))
         sw = self.sw[idx]
-        if self.binary:
+        if self.sigmoid:
+            # one weight per sample, broadcast over its labels
             loss_fn = BCEWithLogitsLoss(sw.reshape(-1, 1), reduction="sum",
                                         num_threads=self.num_threads)
             return loss_fn, target, float(sw.sum(dtype=np.float64))
