@@ -37,9 +37,11 @@ def public_names():
         yield f"fastloss.dask.{name}"
     for name in fastloss.estimators.__all__:
         yield f"fastloss.estimators.{name}"
-        for method in ("fit", "predict", "predict_proba", "predict_log_proba",
-                       "decision_function"):
-            yield f"fastloss.estimators.{name}.{method}"
+        obj = getattr(fastloss.estimators, name)
+        for method in ("fit", "partial_fit", "predict", "predict_proba",
+                       "predict_log_proba", "decision_function"):
+            if hasattr(obj, method):
+                yield f"fastloss.estimators.{name}.{method}"
 
 
 def main():

@@ -63,3 +63,17 @@ def fused_distributed(x: npt.NDArray[np.float32], w: npt.NDArray[np.float32],
     value = fastloss.dask.linear_cross_entropy(x, w, y, reduction="sum")
     return float(loss.compute()) + float(gx.sum().compute()) + float(gw.sum().compute()) \
         + float(value.compute()) + (0.0 if gb is None else float(gb.sum().compute()))
+
+
+def round_two(x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> float:
+    from fastloss.estimators import MLPClassifier
+
+    s = fastloss.sigmoid(x) + fastloss.log_sigmoid(x) + fastloss.softplus(x, beta=2.0)
+    g = fastloss.softmax_backward(x, fastloss.softmax(x), axis=-1)
+    g += fastloss.log_softmax_backward(x, fastloss.log_softmax(x))
+    lse, sign = fastloss.logsumexp(x, axis=(0, 1), b=np.ones_like(x), return_sign=True)
+    loss, grad = fastloss.CrossEntropyLoss(reduction="none").value_and_grad(
+        x, y, grad_output=np.ones(x.shape[0], np.float32))
+    mlp = MLPClassifier(hidden_layer_sizes=(4,)).partial_fit(x, y, classes=np.unique(y))
+    return float(s.sum()) + float(g.sum()) + float(np.sum(lse)) + float(np.sum(sign)) \
+        + float(np.sum(loss)) + float(grad.sum()) + float(mlp.score(x, y))
