@@ -191,13 +191,14 @@ FL_INLINE FL_V FL_NAME(fl_sign_)(FL_V x)
     return FL_VOP(select)(x > zero, one, zero) - FL_VOP(select)(x < zero, one, zero);
 }
 
-/* fl_l1_f, fl_l1_d: |x - t|; its derivative sign(x - t) (torch's abs
- * backward: 0 at x = t, and 0 where x - t is NaN) */
+/* fl_l1_f, fl_l1_d: |x - t| */
 FL_INLINE FL_V FL_NAME(fl_l1_)(FL_V x, FL_V t)
 {
     return FL_NAME(fl_abs_)(x - t);
 }
 
+/* fl_l1_grad_f, fl_l1_grad_d: its derivative sign(x - t), as torch's abs
+ * backward: 0 at x = t, and 0 where x - t is NaN */
 FL_INLINE FL_V FL_NAME(fl_l1_grad_)(FL_V x, FL_V t)
 {
     return FL_NAME(fl_sign_)(x - t);
