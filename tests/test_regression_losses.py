@@ -244,6 +244,25 @@ def test_batchmean(rng, spec):
     assert fn.grad(x0, t0) == spec.loss_fn("sum").grad(x0, t0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("spec,reduction", [c for c in CASES if c[1] != "none"],
+                         ids=[i for c, i in zip(CASES, CASE_IDS) if c[1] != "none"])
+def test_block_protocol(rng, dtype, spec, reduction):
+    """Blocks of rows through the loss object's block protocol (what
+    fastloss.dask runs) give the in-memory value (up to the order of the
+    sum) and gradient (bitwise)."""
+    x, t = spec.inputs(rng, (9, 4), dtype)
+    fn = spec.loss_fn(reduction)
+    denominator = fn._denominator(x.shape, dtype)
+    scale = fn._grad_scale(0.7, denominator, False)
+    parts = [fn._block_sum(x[a:b], t[a:b], scale) for a, b in ((0, 4), (4, 9))]
+    value = fn._reduce_blocks([s for s, _ in parts], denominator, dtype, False)
+    whole = fn(x, t)
+    assert type(value) is type(whole)
+    np.testing.assert_allclose(value, whole, rtol=4 * np.finfo(dtype).eps)
+    same(np.concatenate([g for _, g in parts]), fn.grad(x, t, grad_output=0.7))
+
+
 # ------------------------------------------------------------------ refusals
 
 @pytest.mark.parametrize("call,error,match", [
@@ -498,3 +517,20 @@ def test_repr_and_options():
     assert repr(fastloss.KLDivLoss(reduction="batchmean", log_target=True)) == \
         "KLDivLoss(reduction='batchmean', log_target=True, num_threads=None)"
     assert repr(fastloss.L1Loss(reduction="sum")) == "L1Loss(reduction='sum', num_threads=None)"
+
+
+def test_options_set_after_construction_apply_and_are_checked():
+    x, t = np.array([0.0, 3.0]), np.array([0.5, 0.0])
+    fn = fastloss.SmoothL1Loss()
+    fn.beta = 4.0
+    assert fn(x, t) == fastloss.smooth_l1_loss(x, t, beta=4.0)
+    fn.beta = -1.0
+    with pytest.raises(ValueError, match="beta: expected a float >= 0"):
+        fn.grad(x, t)
+    kl = fastloss.KLDivLoss()
+    kl.reduction, kl.log_target = "batchmean", True
+    assert kl(x, t) == fastloss.kl_div(x, t, reduction="batchmean", log_target=True)
+    huber = fastloss.HuberLoss()
+    huber.delta = 0.0
+    with pytest.raises(ValueError, match="delta: expected a float > 0"):
+        huber.value_and_grad(x, t)

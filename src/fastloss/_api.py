@@ -1403,7 +1403,9 @@ class MSELoss(_ElementwiseLoss):
 
 class _UnweightedLoss(_ElementwiseLoss):
     """The loss objects of l1_loss, smooth_l1_loss, huber_loss and kl_div:
-    ``_kernel_mode()`` gives the kernel's mode and parameter of the options."""
+    ``_kernel_mode()`` gives the kernel's mode and parameter of the options
+    (the attributes, checked at each call: they may be set after
+    construction, as ``reduction``)."""
 
     def _kernel_mode(self):
         raise NotImplementedError
@@ -1471,13 +1473,12 @@ class SmoothL1Loss(_UnweightedLoss):
 
     def __init__(self, *, reduction="mean", beta=1.0, num_threads=None):
         _options_check(reduction, num_threads)
-        self._mode_param = _smooth_l1_mode(beta)
+        self.beta = check_threshold(beta, "beta", allow_zero=True)
         self.reduction = reduction
-        self.beta = float(beta)
         self.num_threads = num_threads
 
     def _kernel_mode(self):
-        return self._mode_param
+        return _smooth_l1_mode(self.beta)
 
 
 class HuberLoss(_UnweightedLoss):
@@ -1508,7 +1509,7 @@ class HuberLoss(_UnweightedLoss):
         self.num_threads = num_threads
 
     def _kernel_mode(self):
-        return _kernels.HUBER, self.delta
+        return _kernels.HUBER, check_threshold(self.delta, "delta", allow_zero=False)
 
 
 class KLDivLoss(_UnweightedLoss):
@@ -1536,7 +1537,7 @@ class KLDivLoss(_UnweightedLoss):
     _options = ("reduction", "log_target", "num_threads")
 
     def __init__(self, *, reduction="mean", log_target=False, num_threads=None):
-        self._mode = _kl_mode(reduction, log_target)
+        _kl_mode(reduction, log_target)
         if num_threads is not None:
             resolve_num_threads(num_threads)
         self.reduction = reduction
@@ -1544,7 +1545,7 @@ class KLDivLoss(_UnweightedLoss):
         self.num_threads = num_threads
 
     def _kernel_mode(self):
-        return self._mode, 1.0
+        return _kl_mode(self.reduction, self.log_target), 1.0
 
     def _denominator(self, shape, dtype, class_counts=None):
         if self.reduction == "batchmean":          # the first axis (0-d: the sum)
