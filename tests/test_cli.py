@@ -13,6 +13,9 @@ from fastloss._tools import bench as _bench
 from fastloss._tools import check as _check
 from fastloss._tools import cli as _cli
 
+# every case of python -m fastloss check, in both dtypes
+N_CHECKS = sum(len(_check.cases(dtype, 0)) for dtype in (np.float32, np.float64))
+
 
 def run_module(*args):
     return subprocess.run([sys.executable, "-m", "fastloss", *args], capture_output=True,

@@ -6,8 +6,9 @@ restates them (and a test checks the restatement against the header the
 package ships); the tests measure every one on every SIMD path this CPU
 runs, through the same vector functions the kernels use (``math_map``), over
 the whole valid range: x <= 0 for exp (every exponential the kernels take is
-exp(x - max) or exp(-|x|)), every value for log and log1p, s >= 1 for the
-log of a sum of exponentials. The exact value is NumPy's function evaluated
+exp(x - max) or exp(-|x|)), every value for exp_any (exp of any sign, KL
+divergence's exp(target)), log and log1p, s >= 1 for the log of a sum of
+exponentials. The exact value is NumPy's function evaluated
 in x87 long double (64-bit significand), so an error is measured to about
 1/2000 of an ulp of float64; where long double is no wider than double the
 checks are skipped. ``python -m pytest -s tests/test_simd_math.py`` prints
@@ -38,6 +39,8 @@ CONTRACTS = {
     ("log_sum", np.float64): ("vd_log_sum", 4.0, "1 <= s < +inf"),
     ("log1p_unit", np.float32): ("vf_log1p_unit", 2.0, "0 <= z <= 1"),
     ("log1p_unit", np.float64): ("vd_log1p_unit", 4.0, "0 <= z <= 1"),
+    ("exp_any", np.float32): ("vf_exp", 2.0, "every float"),
+    ("exp_any", np.float64): ("vd_exp", 4.0, "every double"),
 }
 VMATH = [os.path.join(os.path.dirname(_kernels.__file__), "c", name)
          for name in ("vmath.h", "vmath_t.h")]
@@ -81,9 +84,9 @@ def evaluate(path, name, x):
 
 
 def exact(name, x):
+    fn = {"log_sum": "log", "log1p_unit": "log1p", "exp_any": "exp"}.get(name, name)
     with np.errstate(all="ignore"):
-        fn = {"log_sum": "log", "log1p_unit": "log1p"}.get(name, name)
-    return getattr(np, fn)(x.astype(np.longdouble))
+        return getattr(np, fn)(x.astype(np.longdouble))
 
 
 def exp_inputs(dtype, rng):
@@ -153,9 +156,23 @@ def log1p_unit_inputs(rng, dtype):
     ])
 
 
+def exp_any_inputs(rng, dtype):
+    """exp of any sign (KL divergence's exp(target)): every bit pattern at
+    random, exp_neg's grids, the positive range densely up to and past the
+    overflow threshold."""
+    hi = 89.5 if dtype == np.float32 else 710.5
+    return np.concatenate([
+        random_bits(rng, dtype, 2_000_000),
+        exp_inputs(dtype, rng),
+        np.linspace(0.0, hi, 2_000_001, dtype=dtype),
+        np.linspace(hi - 2, hi, 200_001, dtype=dtype),             # around the overflow
+        rng.uniform(0.0, 1e-6, 100_000).astype(dtype),
+    ])
+
+
 INPUTS = {"exp": lambda rng, dtype: exp_inputs(dtype, rng), "log": log_inputs,
           "log1p": log1p_inputs, "log_sum": log_sum_inputs,
-          "log1p_unit": log1p_unit_inputs}
+          "log1p_unit": log1p_unit_inputs, "exp_any": exp_any_inputs}
 
 
 def contract(function, header):
@@ -184,7 +201,7 @@ def test_contracts_are_those_of_the_header():
 @pytest.mark.skipif(not LONG_DOUBLE, reason="no long double wider than float64")
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", ["exp", "log", "log1p", "log_sum", "log1p_unit"])
+@pytest.mark.parametrize("name", ["exp", "log", "log1p", "log_sum", "log1p_unit", "exp_any"])
 def test_within_contract(path, name, dtype, rng):
     function, bound, domain = CONTRACTS[(name, dtype)]
     x = INPUTS[name](rng, dtype)
@@ -227,6 +244,10 @@ def test_special_values_exactly(path, dtype):
     tiny = np.finfo(dtype).smallest_subnormal
     got = evaluate(path, "exp", np.array([-inf, nan, 0.0, -0.0, -800.0, -tiny], dtype))
     np.testing.assert_array_equal(got, np.array([0.0, nan, 1.0, 1.0, 0.0, 1.0], dtype))
+    big = 89.0 if dtype == np.float32 else 710.0
+    got = evaluate(path, "exp_any", np.array([-inf, nan, 0.0, -0.0, -800.0, inf, big, 1e30],
+                                             dtype))
+    np.testing.assert_array_equal(got, np.array([0.0, nan, 1.0, 1.0, 0.0, inf, inf, inf], dtype))
     got = evaluate(path, "log", np.array([0.0, -0.0, -1.0, inf, -inf, nan, 1.0], dtype))
     np.testing.assert_array_equal(got, np.array([-inf, -inf, nan, inf, nan, nan, 0.0], dtype))
     got = evaluate(path, "log1p", np.array([-1.0, -2.0, inf, -inf, nan, 0.0, -0.0, tiny],

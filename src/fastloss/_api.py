@@ -22,12 +22,15 @@ from ._validation import (
     as_operand,
     broadcast_operand,
     check_chunk_size,
+    check_flag,
     check_ignore_index,
+    check_kl_reduction,
     check_label_smoothing,
     check_no_ignore_index,
     check_out,
     check_real,
     check_reduction,
+    check_threshold,
     class_view,
     describe,
     finish,
@@ -535,15 +538,16 @@ def _mean(total, denominator, empty_is_nan=False):
 def _reduced(total, reduction, denominator, dtype, empty_is_nan):
     """The value of "sum" or "mean" (over ``denominator``) of a loss summed in
     float64, as a NumPy scalar of ``dtype``."""
-    if reduction == "mean":
+    if reduction in ("mean", "batchmean"):
         total = _mean(total, denominator, empty_is_nan)
     with np.errstate(over="ignore"):    # beyond float32's range is inf, silently
         return dtype.type(total)
 
 
 def _grad_scale(grad_output, reduction, denominator, empty_is_nan):
-    """What the gradient of the summed loss is multiplied by for "sum" or "mean"."""
-    if reduction != "mean":
+    """What the gradient of the summed loss is multiplied by for "sum" or "mean"
+    (or KL divergence's "batchmean", a mean over its own denominator)."""
+    if reduction not in ("mean", "batchmean"):
         return float(grad_output)
     return float(_mean(grad_output, denominator, empty_is_nan))
 
@@ -784,11 +788,18 @@ def _refuse_target(bad, loss_shape, n_classes, ignore_index):
 
 
 class _BinaryProblem(_Problem):
-    """Elementwise losses: BCE with logits, BCE on probabilities, MSE."""
+    """Elementwise losses: BCE with logits, BCE on probabilities, MSE, L1,
+    smooth L1, Huber, KL divergence. ``param``: smooth L1's beta or Huber's
+    delta, checked; ``batch_mean``: the reduction is KL divergence's
+    "batchmean", a mean over the length of the first axis (the sum for a
+    0-d input, as torch's), not over the elements."""
 
-    def __init__(self, mode, input, target, weight, pos_weight, reduction, num_threads):
+    def __init__(self, mode, input, target, weight, pos_weight, reduction, num_threads,
+                 param=1.0, batch_mean=False):
         x = as_float_array(input, "input")
-        self.reduction = check_reduction(reduction)
+        self.param = param
+        self.denominator = (x.shape[0] if x.ndim else 1) if batch_mean else x.size
+        self.reduction = "batchmean" if batch_mean else check_reduction(reduction)
         self.n_threads = resolve_num_threads(num_threads)
         self.mode, self.x, self.dtype = mode, x, x.dtype
         t = as_operand(target, self.dtype, "target")
@@ -825,12 +836,12 @@ class _BinaryProblem(_Problem):
             upstream = np.broadcast_to(np.ones((), self.dtype), self.shape2)
         total = _kernels.binary_loss(
             self.mode, self.x2, self.t2, self.w2, self.pw2, rows, grad2,
-            upstream.reshape(self.shape2), scale, self.n_threads,
+            upstream.reshape(self.shape2), scale, self.n_threads, self.param,
         )
-        return rows, total, self.x.size, None, None
+        return rows, total, self.denominator, None, None
 
     def _checked(self, fresh):
-        return self.x.size, None
+        return self.denominator, None
 
 
 # ----------------------------------------------------------- loss functions
@@ -1079,6 +1090,202 @@ def mse_loss(input, target, *, reduction="mean", num_threads=None):
     problem = _BinaryProblem(_kernels.MSE, input, target, None, None, reduction,
                              num_threads)
     return problem.value()
+
+
+# ------------------------------------------ regression and divergence losses
+#
+# l1_loss, smooth_l1_loss, huber_loss and kl_div: elementwise losses without
+# weights, modes of the elementwise kernel (binary_loss) like MSE, with a
+# parameter (beta, delta) where they have one.
+
+_KL_MODES = (_kernels.KL_DIV, _kernels.KL_DIV_LOG)
+
+
+def _unweighted_problem(mode, input, target, reduction, num_threads, param=1.0):
+    """The problem of an elementwise loss without weights; "batchmean" (KL
+    divergence's only, its reduction checked by the caller) is the mean over
+    the first axis."""
+    return _BinaryProblem(mode, input, target, None, None, reduction, num_threads, param,
+                          mode in _KL_MODES and reduction == "batchmean")
+
+
+def _unweighted_value(mode, input, target, reduction, num_threads, param=1.0):
+    """Its value: the fast path of a small call, else the general path."""
+    if num_threads is None:
+        result = _fast_binary(mode, input, target, reduction, _WANT_VALUE, 1.0, param)
+        if result is not NotImplemented:
+            return result
+    return _unweighted_problem(mode, input, target, reduction, num_threads, param).value()
+
+
+def _smooth_l1_mode(beta):
+    """(mode, parameter) of smooth L1 with a checked beta: beta 0 is L1 (torch)."""
+    beta = check_threshold(beta, "beta", allow_zero=True)
+    return (_kernels.L1, 1.0) if beta == 0.0 else (_kernels.SMOOTH_L1, beta)
+
+
+def _kl_mode(reduction, log_target):
+    check_kl_reduction(reduction)
+    return _kernels.KL_DIV_LOG if check_flag(log_target, "log_target") else _kernels.KL_DIV
+
+
+def l1_loss(input, target, *, reduction="mean", num_threads=None):
+    """Mean absolute error ``|input - target|``.
+
+    As ``torch.nn.functional.l1_loss``; the target must have the input's
+    shape (torch's broadcasting with a warning is refused). The gradient is
+    ``sign(input - target)``, torch's: 0 where ``input == target``, and 0
+    where ``input - target`` is NaN (``torch.sign`` of NaN is 0).
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Predictions of any shape.
+    target : array_like
+        Targets of ``input``'s shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> float(fastloss.l1_loss([1.0, 2.0], [1.0, 4.0]))
+    1.0
+    """
+    return _unweighted_value(_kernels.L1, input, target, reduction, num_threads)
+
+
+def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0, num_threads=None):
+    """Smooth L1 loss: quadratic below ``beta``, absolute error above.
+
+    As ``torch.nn.functional.smooth_l1_loss``: with ``z = |input - target|``,
+    ``0.5 z**2 / beta`` where ``z < beta``, else ``z - 0.5 beta``. ``beta=0``
+    is :func:`l1_loss` (torch's special case, its gradient included). The
+    gradient is torch's: -1 where ``input - target <= -beta``, 1 where it is
+    ``>= beta``, ``(input - target) / beta`` between.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Predictions of any shape.
+    target : array_like
+        Targets of ``input``'s shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    beta : float, default 1.0
+        Where the loss changes from quadratic to linear; at least 0 (a
+        negative beta is a ValueError, as torch raises); rounded to
+        ``input``'s dtype, as torch.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> float(fastloss.smooth_l1_loss([0.0, 3.0], [0.5, 0.0]))
+    1.3125
+    """
+    mode, param = _smooth_l1_mode(beta)
+    return _unweighted_value(mode, input, target, reduction, num_threads, param)
+
+
+def huber_loss(input, target, *, reduction="mean", delta=1.0, num_threads=None):
+    """Huber loss: quadratic below ``delta``, ``delta``-scaled absolute error above.
+
+    As ``torch.nn.functional.huber_loss``: with ``z = |input - target|``,
+    ``0.5 z**2`` where ``z < delta``, else ``delta (z - 0.5 delta)``; the
+    gradient is ``input - target`` clipped to ``[-delta, delta]``.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Predictions of any shape.
+    target : array_like
+        Targets of ``input``'s shape.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" averages over all elements.
+    delta : float, default 1.0
+        Where the loss changes from quadratic to linear; greater than 0 (0,
+        a negative delta or NaN is a ValueError, as torch raises); rounded
+        to ``input``'s dtype, as torch.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean" and "sum", else an
+        array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> float(fastloss.huber_loss([0.0, 3.0], [0.5, 0.0], delta=2.0))
+    2.0625
+    """
+    param = check_threshold(delta, "delta", allow_zero=False)
+    return _unweighted_value(_kernels.HUBER, input, target, reduction, num_threads, param)
+
+
+def kl_div(input, target, *, reduction="mean", log_target=False, num_threads=None):
+    """Kullback-Leibler divergence of log-probabilities from a target distribution.
+
+    As ``torch.nn.functional.kl_div``: per element ``xlogy(t, t) - t x``
+    for input ``x`` (log-probabilities) and target ``t`` (probabilities),
+    where ``xlogy(t, t)`` is 0 at ``t = 0`` and ``t log t`` elsewhere (NaN
+    for a NaN or negative ``t``, as torch); with ``log_target=True`` the
+    target is given as log-probabilities and the term is
+    ``exp(t) (t - x)``. The gradient with respect to ``input`` is ``-t``
+    (``-exp(t)``). Values outside the distributions' ranges are not refused,
+    as torch does not: they give what the formula gives.
+
+    Parameters
+    ----------
+    input : array_like of float32 or float64
+        Log-probabilities of any shape.
+    target : array_like
+        Probabilities (or log-probabilities, see ``log_target``) of
+        ``input``'s shape.
+    reduction : {"mean", "batchmean", "sum", "none"}, default "mean"
+        "batchmean" divides the sum by ``input.shape[0]`` (the batch; a 0-d
+        input gives the sum), the KL divergence's mean over a batch of
+        distributions; "mean", torch's default, averages over all elements
+        (torch warns that this is not the divergence's mean; fastloss does
+        not warn).
+    log_target : bool, default False
+        Whether ``target`` holds log-probabilities.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Returns
+    -------
+    scalar or ndarray
+        A NumPy scalar of ``input``'s dtype for "mean", "batchmean" and
+        "sum", else an array of ``input``'s shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> loss = fastloss.kl_div(np.log([0.5, 0.5]), [0.25, 0.75], reduction="sum")
+    >>> round(float(loss), 4)
+    0.1308
+    """
+    mode = _kl_mode(reduction, log_target)
+    return _unweighted_value(mode, input, target, reduction, num_threads)
 
 
 # ------------------------------------------------------------- loss objects
@@ -1518,6 +1725,158 @@ class MSELoss(_ElementwiseLoss):
         if self.num_threads is not None:
             return NotImplemented
         return _fast_binary(_kernels.MSE, input, target, self.reduction, want, grad_output)
+
+
+class _UnweightedLoss(_ElementwiseLoss):
+    """The loss objects of l1_loss, smooth_l1_loss, huber_loss and kl_div:
+    ``_kernel_mode()`` gives the kernel's mode and parameter of the options
+    (the attributes, checked at each call: they may be set after
+    construction, as ``reduction``)."""
+
+    def _kernel_mode(self):
+        raise NotImplementedError
+
+    def _problem(self, input, target):
+        mode, param = self._kernel_mode()
+        return _unweighted_problem(mode, input, target, self.reduction, self.num_threads,
+                                   param)
+
+    def _fast(self, input, target, want, grad_output):
+        if self.num_threads is not None:
+            return NotImplemented
+        mode, param = self._kernel_mode()
+        return _fast_binary(mode, input, target, self.reduction, want, grad_output, param)
+
+
+class L1Loss(_UnweightedLoss):
+    """Mean absolute error with bound options; see :func:`l1_loss`.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.L1Loss().grad([1.0, 2.0, 5.0], [1.0, 4.0, 4.0]).tolist()
+    [0.0, -0.3333333333333333, 0.3333333333333333]
+    """
+
+    _options = ("reduction", "num_threads")
+
+    def __init__(self, *, reduction="mean", num_threads=None):
+        _options_check(reduction, num_threads)
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _kernel_mode(self):
+        return _kernels.L1, 1.0
+
+
+class SmoothL1Loss(_UnweightedLoss):
+    """Smooth L1 loss with bound options; see :func:`smooth_l1_loss`.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
+    beta : float, default 1.0
+        Where the loss changes from quadratic to linear; at least 0.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.SmoothL1Loss(beta=2.0, reduction="sum").grad([0.0, 3.0], [1.0, 0.0]).tolist()
+    [-0.5, 1.0]
+    """
+
+    _options = ("reduction", "beta", "num_threads")
+
+    def __init__(self, *, reduction="mean", beta=1.0, num_threads=None):
+        _options_check(reduction, num_threads)
+        self.beta = check_threshold(beta, "beta", allow_zero=True)
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _kernel_mode(self):
+        return _smooth_l1_mode(self.beta)
+
+
+class HuberLoss(_UnweightedLoss):
+    """Huber loss with bound options; see :func:`huber_loss`.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced.
+    delta : float, default 1.0
+        Where the loss changes from quadratic to linear; greater than 0.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import fastloss
+    >>> fastloss.HuberLoss(delta=2.0, reduction="sum").grad([0.0, 3.0], [1.0, 0.0]).tolist()
+    [-1.0, 2.0]
+    """
+
+    _options = ("reduction", "delta", "num_threads")
+
+    def __init__(self, *, reduction="mean", delta=1.0, num_threads=None):
+        _options_check(reduction, num_threads)
+        self.delta = check_threshold(delta, "delta", allow_zero=False)
+        self.reduction = reduction
+        self.num_threads = num_threads
+
+    def _kernel_mode(self):
+        return _kernels.HUBER, check_threshold(self.delta, "delta", allow_zero=False)
+
+
+class KLDivLoss(_UnweightedLoss):
+    """Kullback-Leibler divergence with bound options; see :func:`kl_div`.
+
+    Parameters
+    ----------
+    reduction : {"mean", "batchmean", "sum", "none"}, default "mean"
+        How the per-element losses are reduced; "batchmean" divides the sum
+        by the input's first dimension.
+    log_target : bool, default False
+        Whether the target holds log-probabilities.
+    num_threads : int, optional
+        Threads to use; default :func:`fastloss.get_num_threads`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> loss_fn = fastloss.KLDivLoss(reduction="batchmean")
+    >>> loss, grad = loss_fn.value_and_grad(np.log([[0.5, 0.5]]), [[0.25, 0.75]])
+    >>> round(float(loss), 4), grad.tolist()
+    (0.1308, [[-0.25, -0.75]])
+    """
+
+    _options = ("reduction", "log_target", "num_threads")
+
+    def __init__(self, *, reduction="mean", log_target=False, num_threads=None):
+        _kl_mode(reduction, log_target)
+        if num_threads is not None:
+            resolve_num_threads(num_threads)
+        self.reduction = reduction
+        self.log_target = bool(log_target)
+        self.num_threads = num_threads
+
+    def _kernel_mode(self):
+        return _kl_mode(self.reduction, self.log_target), 1.0
+
+    def _denominator(self, shape, dtype, class_counts=None):
+        if self.reduction == "batchmean":          # the first axis (0-d: the sum)
+            return float(shape[0]) if shape else 1.0
+        return super()._denominator(shape, dtype, class_counts)
 
 
 # ------------------------------------------- linear layer + cross-entropy

@@ -11,6 +11,8 @@ _Float = np.floating[Any]
 _FloatArray = npt.NDArray[np.floating[Any]]
 _Reduced = Literal["mean", "sum"]
 _Reduction = Literal["mean", "sum", "none"]
+_KLReduced = Literal["mean", "batchmean", "sum"]
+_KLReduction = Literal["none", "batchmean", "sum", "mean"]
 
 _Axes = int | tuple[int, ...] | None
 
@@ -82,6 +84,32 @@ def mse_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: _Reduced
 @overload
 def mse_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["none"],
              num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def l1_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: _Reduced = "mean",
+            num_threads: int | None = None) -> _Float: ...
+@overload
+def l1_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["none"],
+            num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def smooth_l1_loss(input: npt.ArrayLike, target: npt.ArrayLike, *,
+                   reduction: _Reduced = "mean", beta: float = 1.0,
+                   num_threads: int | None = None) -> _Float: ...
+@overload
+def smooth_l1_loss(input: npt.ArrayLike, target: npt.ArrayLike, *,
+                   reduction: Literal["none"], beta: float = 1.0,
+                   num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def huber_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: _Reduced = "mean",
+               delta: float = 1.0, num_threads: int | None = None) -> _Float: ...
+@overload
+def huber_loss(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["none"],
+               delta: float = 1.0, num_threads: int | None = None) -> _FloatArray: ...
+@overload
+def kl_div(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: _KLReduced = "mean",
+           log_target: bool = False, num_threads: int | None = None) -> _Float: ...
+@overload
+def kl_div(input: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["none"],
+           log_target: bool = False, num_threads: int | None = None) -> _FloatArray: ...
 @overload
 def linear_cross_entropy(input: npt.ArrayLike, linear_weight: npt.ArrayLike,
                          target: npt.ArrayLike, *, linear_bias: npt.ArrayLike | None = None,
@@ -156,6 +184,29 @@ class BCELoss(_ElementwiseLoss):
 
 class MSELoss(_ElementwiseLoss):
     def __init__(self, *, reduction: _Reduction = "mean",
+                 num_threads: int | None = None) -> None: ...
+
+class _UnweightedLoss(_ElementwiseLoss):
+    def _kernel_mode(self) -> tuple[int, float]: ...
+
+class L1Loss(_UnweightedLoss):
+    def __init__(self, *, reduction: _Reduction = "mean",
+                 num_threads: int | None = None) -> None: ...
+
+class SmoothL1Loss(_UnweightedLoss):
+    beta: float
+    def __init__(self, *, reduction: _Reduction = "mean", beta: float = 1.0,
+                 num_threads: int | None = None) -> None: ...
+
+class HuberLoss(_UnweightedLoss):
+    delta: float
+    def __init__(self, *, reduction: _Reduction = "mean", delta: float = 1.0,
+                 num_threads: int | None = None) -> None: ...
+
+class KLDivLoss(_UnweightedLoss):
+    reduction: _KLReduction  # type: ignore[assignment]  # "batchmean" too
+    log_target: bool
+    def __init__(self, *, reduction: _KLReduction = "mean", log_target: bool = False,
                  num_threads: int | None = None) -> None: ...
 
 class LinearCrossEntropyLoss:

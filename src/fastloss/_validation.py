@@ -6,6 +6,7 @@ name the argument, what was expected and what was got.
 """
 
 import inspect
+import numbers
 import operator
 import sys
 
@@ -365,3 +366,40 @@ def check_real(value, name):
             value, (bool, np.bool_)):
         return float(value)
     raise TypeError(f"{name}: expected a real number, got {value!r}")
+
+
+# ------------------------------------ options of the regression and KL losses
+
+KL_REDUCTIONS = ("none", "batchmean", "sum", "mean")
+
+
+def check_kl_reduction(reduction):
+    """kl_div's reduction: torch's four, "batchmean" among them."""
+    if not isinstance(reduction, str) or reduction not in KL_REDUCTIONS:
+        raise ValueError(
+            f"reduction: expected 'none', 'batchmean', 'sum' or 'mean', got {reduction!r}"
+        )
+    return reduction
+
+
+def check_threshold(value, name, allow_zero):
+    """Smooth L1's beta (>= 0) or Huber's delta (> 0) as a float: a real
+    number, not a bool; torch raises for a negative beta and a non-positive
+    delta (NaN included); +inf is allowed, as torch."""
+    expected = f"a float {'>=' if allow_zero else '>'} 0"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
+        raise TypeError(f"{name}: expected {expected}, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected {expected}, got {value!r}") from None
+    if not (v >= 0.0 if allow_zero else v > 0.0):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    return v
+
+
+def check_flag(value, name):
+    """A bool option (KL divergence's log_target): True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)

@@ -23,6 +23,11 @@ cdef extern from "kernels.h" nogil:
         FL_BCE_LOGITS
         FL_BCE_PROB
         FL_MSE
+        FL_L1
+        FL_SMOOTH_L1
+        FL_HUBER
+        FL_KL_DIV
+        FL_KL_DIV_LOG
 
     # the shapes at which a kernel changes path
     cdef enum fl_limits:
@@ -41,6 +46,7 @@ cdef extern from "kernels.h" nogil:
         FL_FN_LOG1P
         FL_FN_LOG_SUM
         FL_FN_LOG1P_UNIT
+        FL_FN_EXP_ANY
 
     int FL_VLF                 # float lanes of a vector on this SIMD path
     int FL_VLD                 # double lanes

@@ -52,6 +52,11 @@ CE_PROB = FL_CE_PROB
 BCE_LOGITS = FL_BCE_LOGITS
 BCE_PROB = FL_BCE_PROB
 MSE = FL_MSE
+L1 = FL_L1
+SMOOTH_L1 = FL_SMOOTH_L1
+HUBER = FL_HUBER
+KL_DIV = FL_KL_DIV
+KL_DIV_LOG = FL_KL_DIV_LOG
 
 # The shapes at which the kernels change path on this SIMD path (tests build
 # their boundary shapes from them): blocks of block_elems elements (rows of
@@ -772,13 +777,16 @@ def binary_loss(int mode,
                 floating[:, ::1] grad,            # OUT (n_rows, n_cols), may be x; empty: none
                 grad_out,                         # IN  (n_rows, n_cols) view, broadcast strides
                 double grad_scale,                # IN  multiplies every gradient
-                int n_threads):
-    """Elementwise losses (BCE with logits, BCE, MSE); returns their sum.
+                int n_threads,
+                double param=1.0):                # IN  smooth L1's beta, Huber's delta
+    """Elementwise losses (BCE with logits, BCE, MSE, L1, smooth L1, Huber,
+    KL divergence); returns their sum.
 
     Elements are processed in blocks of FL_BLOCK_ELEMS in flat order, whatever
     the row length, so a long 1-D input uses every thread too; a block is one
     vector loop. A broadcast operand is read as one value, as a tiled row, or
-    gathered per block.
+    gathered per block. Only the two BCE read weight, only BCE with logits
+    pos_weight; smooth L1 and Huber read param (in the input's dtype).
     """
     cdef Py_ssize_t n_rows = x.shape[0], n_cols = x.shape[1]
     cdef Py_ssize_t size = n_rows * n_cols
@@ -808,6 +816,8 @@ def binary_loss(int mode,
     gv = garr
     w1 = wv[0, 0]
     pw1 = pv[0, 0]
+    if mode == FL_SMOOTH_L1 or mode == FL_HUBER:
+        pw1 = <floating>param
     go1 = gv[0, 0]
     n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
     partials = np.zeros(n_blocks, dtype=np.float64)
@@ -838,7 +848,7 @@ def binary_loss(int mode,
             wr = NULL
             pwr = NULL
             gor = NULL
-            if mode != FL_MSE:
+            if mode == FL_BCE_LOGITS or mode == FL_BCE_PROB:
                 wr = block_operand(wk, wbase, ws0, ws1, n_cols, e, e1, buf)
             if mode == FL_BCE_LOGITS:
                 pwr = block_operand(pk, pbase, ps0, ps1, n_cols, e, e1, buf + FL_BLOCK_ELEMS)
@@ -964,13 +974,15 @@ def copy_floor(const floating[::1] x, floating[::1] out, int n_threads):
 
 
 MATH_FUNCTIONS = {"exp": FL_FN_EXP, "log": FL_FN_LOG, "log1p": FL_FN_LOG1P,
-                  "log_sum": FL_FN_LOG_SUM, "log1p_unit": FL_FN_LOG1P_UNIT}
+                  "log_sum": FL_FN_LOG_SUM, "log1p_unit": FL_FN_LOG1P_UNIT,
+                  "exp_any": FL_FN_EXP_ANY}
 
 
 def math_map(str name, const floating[::1] x, floating[::1] out):
     """out = name(x) through the kernels' vector functions, each on the range
     its contract in c/vmath.h states: "exp" (x <= 0), "log", "log1p" (every
-    value), "log_sum" (x >= 1) and "log1p_unit" (0 <= x <= 1). For tests/test_simd_math.py."""
+    value), "log_sum" (x >= 1), "log1p_unit" (0 <= x <= 1) and "exp_any"
+    (every value). For tests/test_simd_math.py."""
     cdef Py_ssize_t n = x.shape[0]
     if name not in MATH_FUNCTIONS:
         raise ValueError(f"math_map: unknown function {name!r}")
@@ -1003,6 +1015,7 @@ cdef enum:
     RED_NONE = 0
     RED_MEAN = 1
     RED_SUM = 2
+    RED_BATCHMEAN = 3     # KL divergence's: the sum over the first axis' length
 
 
 cdef inline int plain_array(object x, Py_ssize_t limit=FL_PARALLEL_MIN) noexcept:
@@ -1232,7 +1245,7 @@ def fast_class(int mode, x, target, weight, ignore_index, label_smoothing, reduc
 
 
 cdef object binary_fast(int mode, cnp.ndarray x, cnp.ndarray target, int red, int want,
-                        double grad_output, floating dummy):
+                        double grad_output, double param, floating dummy):
     cdef Py_ssize_t size = cnp.PyArray_SIZE(x), n_blocks, blk, e, k
     cdef const floating* xp = <const floating*>cnp.PyArray_DATA(x)
     cdef const floating* tp = <const floating*>cnp.PyArray_DATA(target)
@@ -1242,6 +1255,10 @@ cdef object binary_fast(int mode, cnp.ndarray x, cnp.ndarray target, int red, in
     cdef double scale = 1.0, total
     cdef double part[FL_FAST_BLOCKS]
     cdef int t = cnp.PyArray_TYPE(x), nd = cnp.PyArray_NDIM(x)
+    cdef double denominator = size
+    if red == RED_BATCHMEAN:                   # nd >= 1 here
+        denominator = cnp.PyArray_DIM(x, 0)
+        red = RED_MEAN
     if mode == FL_BCE_PROB:
         for k in range(size):
             if not (0.0 <= xp[k] <= 1.0 and 0.0 <= tp[k] <= 1.0):
@@ -1252,11 +1269,11 @@ cdef object binary_fast(int mode, cnp.ndarray x, cnp.ndarray target, int red, in
     if want != WANT_VALUE:
         grad = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), t, 0)
         gp = <floating*>cnp.PyArray_DATA(grad)
-        scale = mean_of(grad_output, size, False) if red == RED_MEAN else grad_output
+        scale = mean_of(grad_output, denominator, False) if red == RED_MEAN else grad_output
     n_blocks = (size + FL_BLOCK_ELEMS - 1) // FL_BLOCK_ELEMS
     for blk in range(n_blocks):
         e = blk * FL_BLOCK_ELEMS
-        part[blk] = fl_binary_run(mode, xp + e, tp + e, NULL, 1.0, NULL, 1.0, NULL, 1.0, scale,
+        part[blk] = fl_binary_run(mode, xp + e, tp + e, NULL, 1.0, NULL, param, NULL, 1.0, scale,
                                   lp + e if lp != NULL else NULL,
                                   gp + e if gp != NULL else NULL,
                                   min(<Py_ssize_t>FL_BLOCK_ELEMS, size - e))
@@ -1268,17 +1285,22 @@ cdef object binary_fast(int mode, cnp.ndarray x, cnp.ndarray target, int red, in
     elif red == RED_SUM:
         value = scalar_of(t, total)
     else:
-        value = scalar_of(t, mean_of(total, size, False))
+        value = scalar_of(t, mean_of(total, denominator, False))
     return value if want == WANT_VALUE else (value, grad)
 
 
-def fast_binary(int mode, x, target, reduction, int want, grad_output):
-    """BCE with logits, BCE or MSE without weights, of x and a target of its
-    dtype and shape; want as fast_class."""
+def fast_binary(int mode, x, target, reduction, int want, grad_output, double param=1.0):
+    """An elementwise loss without weights (BCE with logits, BCE, MSE, L1,
+    smooth L1, Huber, KL divergence), of x and a target of its dtype and
+    shape; want as fast_class; param: smooth L1's beta or Huber's delta,
+    checked by the caller (else 1, the positive weight of BCE with logits)."""
     cdef int t = plain_array(x), red = reduction_code(reduction)
     cdef cnp.ndarray a, tg
     cdef double go = 1.0
     cdef int k
+    if red < 0 and (mode == FL_KL_DIV or mode == FL_KL_DIV_LOG) \
+            and type(reduction) is str and reduction == "batchmean":
+        red = RED_BATCHMEAN
     if t < 0 or red < 0 or plain_array(target) != t:
         return NotImplemented
     a = <cnp.ndarray>x
@@ -1292,8 +1314,8 @@ def fast_binary(int mode, x, target, reduction, int want, grad_output):
         if not plain_number(grad_output, &go) or (red == RED_NONE and go != 1.0):
             return NotImplemented
     if t == cnp.NPY_FLOAT32:
-        return binary_fast(mode, a, tg, red, want, go, <float>0)
-    return binary_fast(mode, a, tg, red, want, go, <double>0)
+        return binary_fast(mode, a, tg, red, want, go, param, <float>0)
+    return binary_fast(mode, a, tg, red, want, go, param, <double>0)
 
 
 # ------------------------------------------------------------ activations

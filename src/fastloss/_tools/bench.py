@@ -7,8 +7,8 @@ pytest-benchmark suite in ``benchmarks/`` times the same callables. Peers are
 optional: an implementation whose package is not installed is left out. A
 floor is a parallel loop compiled into the kernel modules with the kernels'
 flags and blocks: ``read`` sums the logits, ``copy`` copies them; a pass
-over logits and targets (BCE) has the floor of reading (or copying) the
-logits plus reading the targets.
+over logits and targets (BCE, smooth L1, KL divergence) has the floor of
+reading (or copying) the logits plus reading the targets.
 """
 
 import json
@@ -39,8 +39,11 @@ OPS = {
     "sigmoid": ("copy", "sigmoid, elementwise"),
     "log_sigmoid": ("copy", "log_sigmoid, elementwise"),
     "softplus": ("copy", "softplus, elementwise"),
+    "smooth_l1_value_and_grad": ("copy", "smooth L1 loss and gradient, mean"),
+    "kl_div_value_and_grad": ("copy", "KL divergence and gradient, batchmean"),
 }
-BINARY = ("bce_with_logits", "bce_with_logits_value_and_grad")
+BINARY = ("bce_with_logits", "bce_with_logits_value_and_grad", "smooth_l1_value_and_grad",
+          "kl_div_value_and_grad")
 PEERS = ("numpy", "torch", "sklearn", "scipy")
 
 
@@ -88,6 +91,8 @@ def _fastloss(case, op, n_threads):
     x, y, t, out = case.x, case.y, case.t, case.out
     ce = _api.CrossEntropyLoss(num_threads=n_threads)
     bce = _api.BCEWithLogitsLoss(num_threads=n_threads)
+    smooth_l1 = _api.SmoothL1Loss(num_threads=n_threads)
+    kl = _api.KLDivLoss(reduction="batchmean", num_threads=n_threads)
     return {
         "cross_entropy": lambda: _api.cross_entropy(x, y, num_threads=n_threads),
         "cross_entropy_value_and_grad": lambda: ce.value_and_grad(x, y, out=out),
@@ -99,6 +104,8 @@ def _fastloss(case, op, n_threads):
         "sigmoid": lambda: _api.sigmoid(x, out=out, num_threads=n_threads),
         "log_sigmoid": lambda: _api.log_sigmoid(x, out=out, num_threads=n_threads),
         "softplus": lambda: _api.softplus(x, out=out, num_threads=n_threads),
+        "smooth_l1_value_and_grad": lambda: smooth_l1.value_and_grad(x, t, out=out),
+        "kl_div_value_and_grad": lambda: kl.value_and_grad(x, t, out=out),
     }[op]
 
 
@@ -127,6 +134,21 @@ def numpy_bce_with_logits(x, t, grad=False):
     return loss, (1 / (1 + np.exp(-x)) - t) / x.size
 
 
+def numpy_smooth_l1_value_and_grad(x, t):
+    """Mean smooth L1 (beta 1) and its gradient, clip(x - t, -1, 1) / size."""
+    d = x - t
+    z = np.abs(d)
+    loss = np.where(z < 1, 0.5 * z * z, z - 0.5).mean()
+    return loss, np.clip(d, -1, 1) / x.size
+
+
+def numpy_kl_div_value_and_grad(x, t):
+    """KL divergence over the batch (rows) and its gradient -t / rows."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xlogy = np.where(t == 0, 0, t * np.log(t))
+    return (xlogy - t * x).sum() / x.shape[0], -t / x.shape[0]
+
+
 def _numpy(case, op, n_threads):
     x, y, t = case.x, case.y, case.t
     return {
@@ -140,6 +162,8 @@ def _numpy(case, op, n_threads):
         "sigmoid": lambda: 1 / (1 + np.exp(-x)),
         "log_sigmoid": lambda: -np.logaddexp(0, -x),
         "softplus": lambda: np.logaddexp(0, x),
+        "smooth_l1_value_and_grad": lambda: numpy_smooth_l1_value_and_grad(x, t),
+        "kl_div_value_and_grad": lambda: numpy_kl_div_value_and_grad(x, t),
     }[op]
 
 
@@ -175,6 +199,9 @@ def _torch(case, op, n_threads):
         "sigmoid": no_grad(lambda: torch.sigmoid(x)),
         "log_sigmoid": no_grad(lambda: F.logsigmoid(x)),
         "softplus": no_grad(lambda: F.softplus(x)),
+        "smooth_l1_value_and_grad": backward(F.smooth_l1_loss, t),
+        "kl_div_value_and_grad": backward(
+            lambda a, b: F.kl_div(a, b, reduction="batchmean"), t),
     }[op]
 
 

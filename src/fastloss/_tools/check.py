@@ -54,6 +54,9 @@ def cases(dtype: type, seed: int) -> list[Case]:
     pw = (rng.random(c) + 0.5).astype(dtype)
     s = (1.0 / (1.0 + np.exp(-z.astype(np.float64)))).astype(dtype)
     s = np.clip(s, 1e-3, 1 - 1e-3).astype(dtype)   # away from BCE's clamps
+    tr = t.copy()
+    tr.reshape(-1)[::7] = z.reshape(-1)[::7]         # L1's kink: x == t
+    logp = ref.log_softmax(x).astype(dtype)
 
     ce = dict(weight=w, label_smoothing=0.1)
     out = [
@@ -126,7 +129,33 @@ def cases(dtype: type, seed: int) -> list[Case]:
                  lambda red=red: (ref.mse_loss(z, t, reduction=red),
                                   ref.mse_loss_grad(z, t, reduction=red))),
         ]
+        out += _regression_cases(red, z, tr, logp, p)
     return out
+
+
+def _regression_cases(red: str, z: np.ndarray, t: np.ndarray, logp: np.ndarray,
+                      p: np.ndarray) -> list[Case]:
+    """l1, smooth L1, Huber (on the MSE case's arrays, a kink every 7th
+    element) and KL divergence (log-softmax input, probability and
+    log-probability targets; "batchmean" along with the reduction)."""
+    regression = [("l1", fastloss.L1Loss, ref.l1_loss, ref.l1_loss_grad, {}),
+                  ("smooth_l1 beta=0.5", fastloss.SmoothL1Loss, ref.smooth_l1_loss,
+                   ref.smooth_l1_loss_grad, {"beta": 0.5}),
+                  ("huber delta=2", fastloss.HuberLoss, ref.huber_loss, ref.huber_loss_grad,
+                   {"delta": 2.0})]
+    kl = [("kl_div", p, {}), ("kl_div log_target", np.log(p), {"log_target": True})]
+    cases = [(name, cls, z, t, ref_loss, ref_grad, red, options)
+             for name, cls, ref_loss, ref_grad, options in regression]
+    cases += [(name, fastloss.KLDivLoss, logp, target, ref.kl_div, ref.kl_div_grad, kl_red,
+               options)
+              for name, target, options in kl
+              for kl_red in ([red, "batchmean"] if red == "mean" else [red])]
+    return [Case(f"{name} {r}",
+                 lambda k, cls=cls, x=x, y=y, r=r, o=o: cls(
+                     reduction=r, num_threads=k, **o).value_and_grad(x, y),
+                 lambda x=x, y=y, f=f, g=g, r=r, o=o: (f(x, y, reduction=r, **o),
+                                                       g(x, y, reduction=r, **o)))
+            for name, cls, x, y, f, g, r, o in cases]
 
 
 def _parts(result: Result) -> list[np.ndarray]:

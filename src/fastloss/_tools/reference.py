@@ -358,3 +358,104 @@ def softplus(x, beta=1.0, threshold=20.0, precision=np.float64):
         bx = x.astype(kind) * b
         smooth = np.logaddexp(precision(0), bx.astype(precision)) / precision(b)
         return np.where(bx > kind(threshold), x.astype(precision), smooth)
+
+
+# --------------------------------- regression and divergence losses (torch's)
+
+def _sign(d):
+    """torch.sign: NaN gives 0 (NumPy's sign gives NaN)."""
+    return np.where(np.isnan(d), 0.0, np.sign(d))
+
+
+def l1_loss(x, t, reduction="mean"):
+    x, t = _f64(x), _f64(t)
+    with np.errstate(invalid="ignore"):
+        return _reduce(np.abs(x - t), reduction, x.size)
+
+
+def l1_loss_grad(x, t, reduction="mean", grad_output=1.0):
+    """sign(x - t): the gradient of |d| that torch's abs backward gives (0 at d = 0)."""
+    x, t = _f64(x), _f64(t)
+    with np.errstate(invalid="ignore"):
+        return _sign(x - t) * _grad_scale(grad_output, reduction, x)
+
+
+def smooth_l1_loss(x, t, reduction="mean", beta=1.0):
+    """0.5 z^2 / beta for z = |x - t| < beta, else z - 0.5 beta; beta 0 is L1."""
+    if beta == 0:
+        return l1_loss(x, t, reduction)
+    x, t = _f64(x), _f64(t)
+    with np.errstate(invalid="ignore"):
+        z = np.abs(x - t)
+        loss = np.where(z < beta, 0.5 * z**2 / beta, z - 0.5 * beta)
+    return _reduce(loss, reduction, x.size)
+
+
+def smooth_l1_loss_grad(x, t, reduction="mean", beta=1.0, grad_output=1.0):
+    """-1 below -beta, 1 above beta (the kinks included), d / beta between."""
+    if beta == 0:
+        return l1_loss_grad(x, t, reduction, grad_output)
+    x, t = _f64(x), _f64(t)
+    with np.errstate(invalid="ignore"):
+        d = x - t
+        g = np.where(d <= -beta, -1.0, np.where(d >= beta, 1.0, d / beta))
+        return g * _grad_scale(grad_output, reduction, x)
+
+
+def huber_loss(x, t, reduction="mean", delta=1.0):
+    """0.5 z^2 for z = |x - t| < delta, else delta (z - 0.5 delta)."""
+    x, t = _f64(x), _f64(t)
+    with np.errstate(invalid="ignore"):
+        z = np.abs(x - t)
+        loss = np.where(z < delta, 0.5 * z**2, delta * (z - 0.5 * delta))
+    return _reduce(loss, reduction, x.size)
+
+
+def huber_loss_grad(x, t, reduction="mean", delta=1.0, grad_output=1.0):
+    """d = x - t clipped to [-delta, delta] (NaN stays NaN)."""
+    x, t = _f64(x), _f64(t)
+    with np.errstate(invalid="ignore"):
+        d = x - t
+        g = np.where(d <= -delta, -delta, np.where(d >= delta, delta, d))
+        return g * _grad_scale(grad_output, reduction, x)
+
+
+def _xlogy(a, b):
+    """torch.xlogy: NaN where b is NaN, else 0 where a == 0, else a log b."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isnan(b), np.nan, np.where(a == 0, 0.0, a * np.log(b)))
+
+
+def _kl_denominator(x, reduction):
+    """"batchmean" divides by the first dimension (a 0-d input: the sum)."""
+    if reduction == "batchmean":
+        return x.shape[0] if x.ndim else 1
+    return x.size
+
+
+def kl_div(x, t, reduction="mean", log_target=False):
+    """xlogy(t, t) - t x, or exp(t) (t - x) for log-targets."""
+    x, t = _f64(x), _f64(t)
+    with np.errstate(invalid="ignore", over="ignore"):
+        loss = np.exp(t) * (t - x) if log_target else _xlogy(t, t) - t * x
+    red = "sum" if reduction == "batchmean" and x.ndim == 0 else reduction
+    with np.errstate(invalid="ignore"):
+        return _reduce(loss, "mean" if red == "batchmean" else red,
+                       _kl_denominator(x, reduction))
+
+
+def kl_div_grad(x, t, reduction="mean", log_target=False, grad_output=1.0):
+    """d/dx: -t, or -exp(t) for log-targets."""
+    x, t = _f64(x), _f64(t)
+    with np.errstate(over="ignore"):
+        g = -np.exp(t) if log_target else -t
+    go = _f64(grad_output)
+    if reduction == "none":
+        scale = np.broadcast_to(go, x.shape)
+    elif reduction == "sum" or (reduction == "batchmean" and x.ndim == 0):
+        scale = go
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = go / np.float64(_kl_denominator(x, reduction))
+    with np.errstate(invalid="ignore", over="ignore"):
+        return g * scale

@@ -1,6 +1,6 @@
-/* elementwise.h: the elementwise losses (BCE with logits, BCE, MSE) over a
- * contiguous run of elements, for one element type (a template, see rows.h).
- * The formulas are points.h's. */
+/* elementwise.h: the elementwise losses (BCE with logits, BCE, MSE; L1,
+ * smooth L1, Huber, KL divergence) over a contiguous run of elements, for one
+ * element type (a template, see rows.h). The formulas are points.h's. */
 #ifndef FL_T
 #error "elementwise.h is a template: kernels.h includes it once per element type"
 #endif
@@ -17,7 +17,9 @@ enum { FL_OP_UNIT = 0, FL_OP_ONE = 1, FL_OP_RUN = 2 };
 
 /* fl_binary_vec_f, fl_binary_vec_d: the elements j..j+k-1 (k lanes of one
  * vector, k == FL_VL for a full one) of fl_binary_body; returns the losses,
- * unused lanes 0. mode and the kinds are constants where it is inlined. */
+ * unused lanes 0. mode and the kinds are constants where it is inlined.
+ * pw1 is the positive weight as one value (BCE with logits), or the mode's
+ * parameter (smooth L1's beta, Huber's delta). */
 FL_INLINE FL_V FL_NAME(fl_binary_vec_)(const int mode, const int wk, const int pk,
                                        const int gk, const int want_loss, const int want_grad,
                                        const FL_T* x, const FL_T* t, const FL_T* w,
@@ -37,9 +39,24 @@ FL_INLINE FL_V FL_NAME(fl_binary_vec_)(const int mode, const int wk, const int p
     } else if (mode == FL_BCE_PROB) {
         v = FL_NAME(fl_bce_prob_)(xv, tv);
         if (want_grad) g = FL_NAME(fl_bce_prob_grad_)(xv, tv);
-    } else {
+    } else if (mode == FL_MSE) {
         v = FL_NAME(fl_mse_)(xv, tv);
         g = FL_NAME(fl_mse_grad_)(xv, tv);
+    } else if (mode == FL_L1) {
+        v = FL_NAME(fl_l1_)(xv, tv);
+        if (want_grad) g = FL_NAME(fl_l1_grad_)(xv, tv);
+    } else if (mode == FL_SMOOTH_L1) {
+        v = FL_NAME(fl_smooth_l1_)(xv, tv, pw1);
+        if (want_grad) g = FL_NAME(fl_smooth_l1_grad_)(xv, tv, pw1);
+    } else if (mode == FL_HUBER) {
+        v = FL_NAME(fl_huber_)(xv, tv, pw1);
+        if (want_grad) g = FL_NAME(fl_huber_grad_)(xv, tv, pw1);
+    } else if (mode == FL_KL_DIV) {
+        v = FL_NAME(fl_kl_div_)(xv, tv);
+        if (want_grad) g = -tv;
+    } else {                                   /* FL_KL_DIV_LOG */
+        v = FL_NAME(fl_kl_div_log_)(xv, tv);
+        if (want_grad) g = -FL_VOP(exp)(tv);
     }
     if (wk != FL_OP_UNIT) {
         v = wv * v;
@@ -50,8 +67,10 @@ FL_INLINE FL_V FL_NAME(fl_binary_vec_)(const int mode, const int wk, const int p
      * loss), which NaN comes out depends on the operand order the compiler
      * chose for that copy of the code (the loop's, the tail's): such results
      * are made the one quiet NaN, so that an element's bits do not depend on
-     * where it sits. MSE and BCE without weights have no such operation. */
-    if (mode == FL_BCE_LOGITS || wk != FL_OP_UNIT || gk == FL_OP_RUN) {
+     * where it sits. MSE, BCE, L1, smooth L1 and Huber without weights have
+     * no such operation (x - t is not commutative). */
+    if (mode == FL_BCE_LOGITS || mode == FL_KL_DIV || mode == FL_KL_DIV_LOG
+        || wk != FL_OP_UNIT || gk == FL_OP_RUN) {
         const FL_V nan = FL_VOP(set1)(NAN);
         v = FL_VOP(select)(v == v, v, nan);
         if (want_grad) g = FL_VOP(select)(g == g, g, nan);
@@ -92,8 +111,9 @@ FL_INLINE double FL_NAME(fl_binary_body_)(const int mode, const int wk, const in
 
 /* fl_binary_run_f, fl_binary_run_d: the loss and gradient of n elements; x, t
  * contiguous; w, pw, go each a contiguous run, or NULL for the single value
- * w1, pw1, go1 (the weight is not read by MSE, the positive weight only by
- * BCE with logits). loss / grad are written unless NULL; returns the sum of
+ * w1, pw1, go1 (the weight is read by the two BCE only, the positive weight
+ * only by BCE with logits; smooth L1 and Huber take their beta or delta as
+ * pw1, pw NULL). loss / grad are written unless NULL; returns the sum of
  * the losses (double). The unweighted losses with one grad_output have a
  * loop each; the rest share one with the operands' kinds tested inside.
  * A weight of 1 given as one value is never multiplied (x 1 is exact). */
@@ -102,20 +122,26 @@ static double FL_NAME(fl_binary_run_)(int mode, const FL_T* x, const FL_T* t,
                                       const FL_T* go, FL_T go1, double g_scale,
                                       FL_T* loss, FL_T* grad, ptrdiff_t n)
 {
-    int wk = mode == FL_MSE ? FL_OP_UNIT : w != NULL ? FL_OP_RUN : w1 == 1 ? FL_OP_UNIT : FL_OP_ONE;
+    int weighted = mode == FL_BCE_LOGITS || mode == FL_BCE_PROB;
+    int wk = !weighted ? FL_OP_UNIT : w != NULL ? FL_OP_RUN : w1 == 1 ? FL_OP_UNIT : FL_OP_ONE;
     int pk = mode != FL_BCE_LOGITS ? FL_OP_UNIT
              : pw != NULL ? FL_OP_RUN : pw1 == 1 ? FL_OP_UNIT : FL_OP_ONE;
     int gk = go != NULL ? FL_OP_RUN : FL_OP_ONE;
     int want_loss = loss != NULL, want_grad = grad != NULL;
 #define FL_BODY(mode_, l_, g_) FL_NAME(fl_binary_body_)(mode_, FL_OP_UNIT, FL_OP_UNIT, \
-        FL_OP_ONE, l_, g_, x, t, NULL, 1, NULL, 1, NULL, go1, g_scale, loss, grad, n)
+        FL_OP_ONE, l_, g_, x, t, NULL, 1, NULL, pw1, NULL, go1, g_scale, loss, grad, n)
 #define FL_BODIES(mode_) \
     (want_grad ? (want_loss ? FL_BODY(mode_, 1, 1) : FL_BODY(mode_, 0, 1)) \
                : (want_loss ? FL_BODY(mode_, 1, 0) : FL_BODY(mode_, 0, 0)))
     double total;
     if (wk == FL_OP_UNIT && pk == FL_OP_UNIT && gk == FL_OP_ONE)
         total = mode == FL_BCE_LOGITS ? FL_BODIES(FL_BCE_LOGITS)
-                : mode == FL_BCE_PROB ? FL_BODIES(FL_BCE_PROB) : FL_BODIES(FL_MSE);
+                : mode == FL_BCE_PROB ? FL_BODIES(FL_BCE_PROB)
+                : mode == FL_MSE ? FL_BODIES(FL_MSE)
+                : mode == FL_L1 ? FL_BODIES(FL_L1)
+                : mode == FL_SMOOTH_L1 ? FL_BODIES(FL_SMOOTH_L1)
+                : mode == FL_HUBER ? FL_BODIES(FL_HUBER)
+                : mode == FL_KL_DIV ? FL_BODIES(FL_KL_DIV) : FL_BODIES(FL_KL_DIV_LOG);
     else
         total = FL_NAME(fl_binary_body_)(mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1,
                                          pw, pw1, go, go1, g_scale, loss, grad, n);

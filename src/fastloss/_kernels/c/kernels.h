@@ -9,7 +9,8 @@
  *   softmax.h        logsumexp, softmax, log_softmax of blocks of rows
  *   softmax_backward.h  their backward passes; SciPy's weighted logsumexp
  *   cross_entropy.h  cross-entropy of blocks of rows
- *   elementwise.h    BCE with logits, BCE, MSE over runs of elements
+ *   elementwise.h    BCE with logits, BCE, MSE, L1, smooth L1, Huber and
+ *                    KL divergence over runs of elements
  *   unary.h          sigmoid, log_sigmoid, softplus over runs of elements
  *   floors.h         the memory floors of the benchmarks
  *   type.h           the names the templates are written in, per type
@@ -46,6 +47,12 @@ enum fl_mode {
     FL_BCE_LOGITS = 6,
     FL_BCE_PROB = 7,
     FL_MSE = 8,
+    /* the regression and divergence losses (fl_binary_run, no weights) */
+    FL_L1 = 9,
+    FL_SMOOTH_L1 = 10,     /* its beta > 0 (beta 0 is FL_L1) as fl_binary_run's pw1 */
+    FL_HUBER = 11,         /* its delta > 0 as fl_binary_run's pw1 */
+    FL_KL_DIV = 12,        /* targets t: xlogy(t, t) - t x */
+    FL_KL_DIV_LOG = 13,    /* log-targets t (log_target=True): exp(t) (t - x) */
 };
 
 /* ------------------------------------------------------------ limits */

@@ -173,4 +173,89 @@ FL_INLINE FL_V FL_NAME(fl_mse_grad_)(FL_V x, FL_V t)
     return d + d;
 }
 
+
+/* ------------------------- regression and divergence losses (torch's forms) */
+
+/* fl_abs_f, fl_abs_d: |x| (the sign bit cleared; NaN stays NaN) */
+FL_INLINE FL_V FL_NAME(fl_abs_)(FL_V x)
+{
+    const FL_VU sign = ((FL_VU){0} + 1) << (FL_BITS - 1);
+    return FL_VOP(from_bits)(FL_VOP(bits)(x) & ~sign);
+}
+
+/* fl_sign_f, fl_sign_d: torch.sign: 1 for x > 0, -1 for x < 0, 0 for +-0
+ * and for NaN ((0 < x) - (x < 0), as torch's kernel) */
+FL_INLINE FL_V FL_NAME(fl_sign_)(FL_V x)
+{
+    const FL_V one = FL_VOP(set1)(1), zero = FL_VOP(set1)(0);
+    return FL_VOP(select)(x > zero, one, zero) - FL_VOP(select)(x < zero, one, zero);
+}
+
+/* fl_l1_f, fl_l1_d: |x - t| */
+FL_INLINE FL_V FL_NAME(fl_l1_)(FL_V x, FL_V t)
+{
+    return FL_NAME(fl_abs_)(x - t);
+}
+
+/* fl_l1_grad_f, fl_l1_grad_d: its derivative sign(x - t), as torch's abs
+ * backward: 0 at x = t, and 0 where x - t is NaN */
+FL_INLINE FL_V FL_NAME(fl_l1_grad_)(FL_V x, FL_V t)
+{
+    return FL_NAME(fl_sign_)(x - t);
+}
+
+/* fl_smooth_l1_f, fl_smooth_l1_d: z = |x - t|, 0.5 z z / beta for z < beta,
+ * else z - 0.5 beta (beta > 0; torch's kernel, its order of operations) */
+FL_INLINE FL_V FL_NAME(fl_smooth_l1_)(FL_V x, FL_V t, FL_V beta)
+{
+    const FL_V half = FL_VOP(set1)((FL_T)0.5);
+    FL_V z = FL_NAME(fl_abs_)(x - t);
+    return FL_VOP(select)(z < beta, half * z * z / beta, z - half * beta);
+}
+
+/* fl_smooth_l1_grad_f, fl_smooth_l1_grad_d: its derivative, as torch's
+ * backward: -1 for d = x - t <= -beta, 1 for d >= beta, else d / beta (NaN
+ * for NaN) */
+FL_INLINE FL_V FL_NAME(fl_smooth_l1_grad_)(FL_V x, FL_V t, FL_V beta)
+{
+    const FL_V one = FL_VOP(set1)(1);
+    FL_V d = x - t;
+    return FL_VOP(select)(d <= -beta, -one, FL_VOP(select)(d >= beta, one, d / beta));
+}
+
+/* fl_huber_f, fl_huber_d: z = |x - t|, 0.5 z z for z < delta, else
+ * delta (z - 0.5 delta) (delta > 0; torch's kernel) */
+FL_INLINE FL_V FL_NAME(fl_huber_)(FL_V x, FL_V t, FL_V delta)
+{
+    const FL_V half = FL_VOP(set1)((FL_T)0.5);
+    FL_V z = FL_NAME(fl_abs_)(x - t);
+    return FL_VOP(select)(z < delta, half * z * z, delta * (z - half * delta));
+}
+
+/* fl_huber_grad_f, fl_huber_grad_d: -delta for d = x - t <= -delta, delta
+ * for d >= delta, else d (NaN for NaN), as torch's backward */
+FL_INLINE FL_V FL_NAME(fl_huber_grad_)(FL_V x, FL_V t, FL_V delta)
+{
+    FL_V d = x - t;
+    return FL_VOP(select)(d <= -delta, -delta, FL_VOP(select)(d >= delta, delta, d));
+}
+
+/* fl_kl_div_f, fl_kl_div_d: KL divergence's pointwise term at input x
+ * (log-probabilities) and target t: xlogy(t, t) - t x, xlogy(t, t) being 0
+ * at t = 0 and NaN at t = NaN (torch's xlogy), t log t elsewhere (NaN for
+ * t < 0, as torch); its derivative in x is -t */
+FL_INLINE FL_V FL_NAME(fl_kl_div_)(FL_V x, FL_V t)
+{
+    const FL_V zero = FL_VOP(set1)(0);
+    FL_V xlogy = FL_VOP(select)(t == zero, zero, t * FL_VOP(log)(t));
+    return xlogy - t * x;
+}
+
+/* fl_kl_div_log_f, fl_kl_div_log_d: the same with log-targets t
+ * (log_target=True): exp(t) (t - x); its derivative in x is -exp(t) */
+FL_INLINE FL_V FL_NAME(fl_kl_div_log_)(FL_V x, FL_V t)
+{
+    return FL_VOP(exp)(t) * (t - x);
+}
+
 #endif

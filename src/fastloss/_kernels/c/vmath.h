@@ -34,7 +34,8 @@
 
 /* ------------------------------------------ the constants, by type
  *
- * exp: arguments below FL_EXP_LO give 0 after the final scale; 1/ln2; ln2
+ * exp: arguments below FL_EXP_LO give 0 after the final scale (above
+ * FL_EXP_HI, +inf: exp of the whole range only); 1/ln2; ln2
  * split into a high part with trailing zero bits (12 in float, 32 in double:
  * k ln2_hi is exact) and a low part, which log uses too; the polynomial of
  * exp(r) on |r| <= ln2/2, highest degree first, its coefficients prescaled
@@ -44,6 +45,9 @@
 
 #define FL_EXP_LO_f (-104.0f)
 #define FL_EXP_LO_d (-746.0)
+/* exp (whole range): arguments above FL_EXP_HI give +inf after the scale */
+#define FL_EXP_HI_f 89.0f
+#define FL_EXP_HI_d 710.0
 #define FL_LOG2E_f 0x1.715476p+0f
 #define FL_LOG2E_d 0x1.71547652b82fep+0
 #define FL_LN2_HI_f 0x1.62ep-1f
@@ -214,7 +218,7 @@ FL_INLINE vf vf_log_sum(vd lo, vd hi)
 
 /* the functions math_map (drivers.pxi) runs over an array */
 enum fl_fn { FL_FN_EXP = 0, FL_FN_LOG = 1, FL_FN_LOG1P = 2, FL_FN_LOG_SUM = 3,
-             FL_FN_LOG1P_UNIT = 4 };
+             FL_FN_LOG1P_UNIT = 4, FL_FN_EXP_ANY = 5 };
 
 FL_INLINE vf vf_apply(int fn, vf v)
 {
@@ -223,6 +227,7 @@ FL_INLINE vf vf_apply(int fn, vf v)
     case FL_FN_LOG: return vf_log(v);
     case FL_FN_LOG1P: return vf_log1p(v);
     case FL_FN_LOG1P_UNIT: return vf_log1p_unit(v);
+    case FL_FN_EXP_ANY: return vf_exp(v);
     default: return vf_log_sum(vf_lo_d(v), vf_hi_d(v));
     }
 }
@@ -234,6 +239,7 @@ FL_INLINE vd vd_apply(int fn, vd v)
     case FL_FN_LOG: return vd_log(v);
     case FL_FN_LOG1P: return vd_log1p(v);
     case FL_FN_LOG1P_UNIT: return vd_log1p_unit(v);
+    case FL_FN_EXP_ANY: return vd_exp(v);
     default: return vd_log_sum(v);
     }
 }
