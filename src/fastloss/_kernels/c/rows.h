@@ -300,18 +300,32 @@ FL_INLINE FL_V FL_NAME(fl_cols_max_)(const FL_V* cols, ptrdiff_t n)
 }
 
 /* fl_cols_sumexp_f, fl_cols_sumexp_d: the group's sums of exp(x - m) as double
- * halves; the exps replace the columns when keep_e */
+ * halves, the exps of up to four columns added in the element type first;
+ * the exps replace the columns when keep_e */
 FL_INLINE void FL_NAME(fl_cols_sumexp_)(FL_V* cols, ptrdiff_t n, FL_V m, int keep_e, vd* s)
 {
     vd s0 = vd_set1(0.0), s1 = s0;
     ptrdiff_t c = 0;
-    for (; c + 2 <= n; c += 2) {
+#pragma GCC unroll 16
+    for (; c + 4 <= n; c += 4) {
+        FL_V e0 = FL_VOP(exp_neg)(cols[c] - m), e1 = FL_VOP(exp_neg)(cols[c + 1] - m);
+        FL_V e2 = FL_VOP(exp_neg)(cols[c + 2] - m), e3 = FL_VOP(exp_neg)(cols[c + 3] - m);
+        if (keep_e) {
+            cols[c] = e0;
+            cols[c + 1] = e1;
+            cols[c + 2] = e2;
+            cols[c + 3] = e3;
+        }
+        FL_NAME(fl_acc_)(&s0, &s1, (e0 + e1) + (e2 + e3));
+    }
+    if (c + 2 <= n) {
         FL_V e0 = FL_VOP(exp_neg)(cols[c] - m), e1 = FL_VOP(exp_neg)(cols[c + 1] - m);
         if (keep_e) {
             cols[c] = e0;
             cols[c + 1] = e1;
         }
         FL_NAME(fl_acc_)(&s0, &s1, e0 + e1);
+        c += 2;
     }
     if (c < n) {
         FL_V e0 = FL_VOP(exp_neg)(cols[c] - m);
