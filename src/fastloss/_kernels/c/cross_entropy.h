@@ -252,7 +252,7 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff
         else
             for (i = 0; i < FL_VL; i++) gs[i] = OKI[i] ? FL_NAME(fl_ce_gscale_)(a, r0 + i) : 0.0;
     }
-    FL_NAME(fl_cols_load_)(xg, n, P, inside, rows, cols);
+    FL_NAME(fl_cols_load_x_)(xg, n, P, inside, rows, cols, 1);
     FL_V m = FL_NAME(fl_cols_max_)(cols, n);
     /* an ignored row's lane is computed too, whatever it holds, and dropped;
      * a special row's is replaced */
@@ -285,9 +285,9 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff
             }
     }
     if (want_grad)                      /* keep_e a constant in each copy */
-        FL_NAME(fl_cols_sumexp_)(cols, n, m, 1, s);
+        FL_NAME(fl_cols_sumexp_x_)(cols, n, m, 1, s, 1);
     else
-        FL_NAME(fl_cols_sumexp_)(cols, n, m, 0, s);
+        FL_NAME(fl_cols_sumexp_x_)(cols, n, m, 0, s, 1);
     for (h = 0; h < FL_HALVES; h++) {
         /* ignored rows: no log owed, nothing added; special rows: s NaN, no
          * parts (as fl_ce_row_) */
@@ -330,7 +330,7 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff
                              * fl_ce_smoothed_target(tcols[c], (FL_T)keep, (FL_T)eps_c));
     }
     FL_T* gg = FL_CE_GRAD(a) + r0 * n;
-    FL_NAME(fl_cols_store_)(gg, n, P, rows, cols);
+    FL_NAME(fl_cols_store_x_)(gg, n, P, rows, cols, 1);
     if (any_bad || FL_VANY(in_rows & ~OKI))
         for (i = 0; i < rows; i++) {
             if (!OKI[i])
