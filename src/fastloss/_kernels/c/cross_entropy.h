@@ -155,26 +155,36 @@ FL_INLINE void FL_NAME(fl_grad_ab_)(const fl_ce_args* a, const double* gs, FL_V 
 }
 
 /* fl_group_targets_f, fl_group_targets_d: the class-index targets of a
- * group's first `rows` rows from r0, checked in vectors (fl_targets_vec,
- * into checks): returns the lanes whose target is a class (all ones);
- * *Y holds their targets, 0 in the other lanes */
+ * group's first `rows` rows from r0, each read once and checked in vectors
+ * (fl_targets_lanes: their checksum shares added to *check, the first bad
+ * one recorded in sums): returns the lanes whose target is a class (all
+ * ones); *Y holds their targets, 0 in the other lanes */
 FL_INLINE FL_VI FL_NAME(fl_group_targets_)(const fl_ce_args* a, ptrdiff_t r0, ptrdiff_t rows,
-                                           fl_ce_sums* checks, FL_VI* Y)
+                                           vu64* check, fl_ce_sums* sums, FL_VI* Y)
 {
-    vi64 ok[FL_HALVES], yc[FL_HALVES];
+    vi64 ok[FL_HALVES], yc[FL_HALVES], yv[FL_HALVES], out[FL_HALVES], any_out = {0};
     for (int h = 0; h < FL_HALVES; h++) {
         ptrdiff_t k = rows - h * FL_VLD;
-        ok[h] = yc[h] = (vi64){0};
-        if (k > 0)
-            ok[h] = fl_targets_vec(checks, a->y + r0 + h * FL_VLD, r0 + h * FL_VLD,
-                                   k < FL_VLD ? k : FL_VLD, a->n, a->ignore_index, &yc[h]);
+        vu64 mix;
+        k = k < 0 ? 0 : k < FL_VLD ? k : FL_VLD;
+        yv[h] = k > 0 ? fl_targets_load(a->y + r0 + h * FL_VLD, k) : (vi64){0};
+        ok[h] = fl_targets_lanes(yv[h], k, r0 + h * FL_VLD, a->n, a->ignore_index, &mix,
+                                 &out[h]);
+        *check += mix;
+        any_out |= out[h];
+        yc[h] = yv[h] & ok[h];
     }
+    if (vi64_any(any_out))
+        for (int h = 0; h < FL_HALVES; h++) fl_targets_bad(sums, out[h], yv[h], r0 + h * FL_VLD);
 #if FL_IS_FLOAT
 #if FL_AVX2
     /* the low 32 bits of each 64-bit lane (x86 is little-endian; targets < n,
-     * masks all ones) */
-    *Y = __builtin_shufflevector((vi32)yc[0], (vi32)yc[1], 0, 2, 4, 6, 8, 10, 12, 14);
-    return __builtin_shufflevector((vi32)ok[0], (vi32)ok[1], 0, 2, 4, 6, 8, 10, 12, 14);
+     * masks all ones): [a0 a2 b0 b2 | a4 a6 b4 b6] as 32-bit lanes, then the
+     * 64-bit quarters in order 0 2 1 3 */
+    __m256 yt = _mm256_shuffle_ps((__m256)yc[0], (__m256)yc[1], 0x88);
+    __m256 kt = _mm256_shuffle_ps((__m256)ok[0], (__m256)ok[1], 0x88);
+    *Y = (vi32)_mm256_permute4x64_pd((__m256d)yt, 0xD8);
+    return (vi32)_mm256_permute4x64_pd((__m256d)kt, 0xD8);
 #else
     typedef int32_t half32 __attribute__((vector_size(FL_VBYTES / 2)));
     half32 y0 = __builtin_convertvector(yc[0], half32), y1 = __builtin_convertvector(yc[1], half32);
@@ -188,6 +198,23 @@ FL_INLINE FL_VI FL_NAME(fl_group_targets_)(const fl_ce_args* a, ptrdiff_t r0, pt
 #endif
 }
 
+/* fl_col_eq_f, fl_col_eq_d: the lanes of *D that are 0, and *D - 1 after:
+ * walking the columns c = 0, 1, ... from *D = Y, the lanes whose target is
+ * c. The empty asm hides *D's value from the compiler, which would otherwise
+ * compare Y with a constant built anew for each column (three instructions
+ * more per column). */
+FL_INLINE FL_VI FL_NAME(fl_col_eq_)(FL_VI* D)
+{
+    FL_VI eq = *D == (FL_VI){0};
+    *D -= 1;
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__("" : "+x"(*D));
+#else
+    __asm__("" : "+w"(*D));
+#endif
+    return eq;
+}
+
 /* fl_ce_group_f, fl_ce_group_d: stage 1 of a group of `rows` rows in lanes
  * from row r0 (sub-block index i0), see rows.h. The targets are checked and
  * picked in lanes: x_y and e_y by a compare per column, the gradient at y
@@ -197,7 +224,8 @@ FL_INLINE FL_VI FL_NAME(fl_group_targets_)(const fl_ce_args* a, ptrdiff_t r0, pt
  * gradient. */
 FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t n,
                                      ptrdiff_t r0, int P, int inside, ptrdiff_t rows,
-                                     FL_NAME(fl_sub_)* st, ptrdiff_t i0, fl_ce_sums* sums)
+                                     FL_NAME(fl_sub_)* st, ptrdiff_t i0, vu64* check,
+                                     fl_ce_sums* sums)
 {
     const double eps = a->eps, eps_c = a->eps / n, keep = 1.0 - a->eps;
     const int index = a->mode == FL_CE_INDEX, want_grad = FL_CE_GRAD(a) != NULL;
@@ -207,26 +235,24 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff
     const FL_T* xg = x + r0 * n;
     const FL_VI in_rows = FL_VOP(lane_lt)(rows);     /* lanes past the rows: dropped */
     FL_VI Y = {0}, OKI = in_rows;
+    FL_V XM = FL_VOP(set1)(0);     /* x_y - m (index targets) */
     int i, h;
-    if (index) {
-        fl_ce_sums checks = {0.0, 0.0, 0.0, 0, -1, 0};
-        OKI = FL_NAME(fl_group_targets_)(a, r0, rows, &checks, &Y);
-        fl_ce_sums_checks(sums, &checks);
-    }
+    if (index) OKI = FL_NAME(fl_group_targets_)(a, r0, rows, check, sums, &Y);
     const FL_V ONE = FL_VOP(set1)(1), ZERO = FL_VOP(set1)(0);
     const FL_V OK = FL_VOP(select)(OKI, ONE, ZERO);
     FL_V WY = OK;
     if (!a->unit_w)
         for (i = 0; i < FL_VL; i++) WY[i] = OKI[i] ? FL_CE_W(a)[Y[i]] : (FL_T)0;   /* Y < n */
     if (want_grad) {
-        if (FL_CE_GO(a) == NULL)
+        if (FL_CE_GO(a) == NULL || a->go_stride == 0)     /* one scale for every row */
             for (h = 0; h < FL_HALVES; h++)
                 vd_store(gs + h * FL_VLD, vd_select(FL_NAME(fl_mask_half_)(OKI, h),
-                                                    vd_set1(a->g_scale), vd_set1(0.0)));
+                                                    vd_set1(FL_NAME(fl_ce_gscale_)(a, r0)),
+                                                    vd_set1(0.0)));
         else
             for (i = 0; i < FL_VL; i++) gs[i] = OKI[i] ? FL_NAME(fl_ce_gscale_)(a, r0 + i) : 0.0;
     }
-    FL_NAME(fl_cols_load_)(xg, n, P, inside, rows, cols);
+    FL_NAME(fl_cols_load_x_)(xg, n, P, inside, rows, cols, 1);
     FL_V m = FL_NAME(fl_cols_max_)(cols, n);
     /* an ignored row's lane is computed too, whatever it holds, and dropped;
      * a special row's is replaced */
@@ -248,15 +274,20 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff
     } else {
         /* x_y - m (q0), and sum_c w_c (x_c - m) (q1) */
         FL_V XY = ZERO;
-        for (ptrdiff_t c = 0; c < n; c++) XY = FL_VOP(select)(Y == (FL_VI){0} + (__typeof__(Y[0]))c, cols[c], XY);
-        for (h = 0; h < FL_HALVES; h++) q0[h] = FL_NAME(fl_half_)(XY - m, h);
+        FL_VI D = Y;
+        for (ptrdiff_t c = 0; c < n; c++) XY = FL_VOP(select)(FL_NAME(fl_col_eq_)(&D), cols[c], XY);
+        XM = XY - m;
+        for (h = 0; h < FL_HALVES; h++) q0[h] = FL_NAME(fl_half_)(XM, h);
         if (eps > 0.0)
             for (ptrdiff_t c = 0; c < n; c++) {
                 FL_V d = cols[c] - m;
                 for (h = 0; h < FL_HALVES; h++) q1[h] += FL_CE_W(a)[c] * FL_NAME(fl_half_)(d, h);
             }
     }
-    FL_NAME(fl_cols_sumexp_)(cols, n, m, want_grad, s);
+    if (want_grad)                      /* keep_e a constant in each copy */
+        FL_NAME(fl_cols_sumexp_x_)(cols, n, m, 1, s, 1);
+    else
+        FL_NAME(fl_cols_sumexp_x_)(cols, n, m, 0, s, 1);
     for (h = 0; h < FL_HALVES; h++) {
         /* ignored rows: no log owed, nothing added; special rows: s NaN, no
          * parts (as fl_ce_row_) */
@@ -274,10 +305,11 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff
     FL_NAME(fl_grad_ab_)(a, gs, WY, s, q0, &A, &B);
     if (index) {
         /* the target's element: gs (e_y / s coef - eps_c wy - keep wy), in
-         * double lanes */
-        FL_V EY = ZERO;
+         * double lanes; e_y = exp(x_y - m) is the column loop's exp of the
+         * same value, bit for bit */
+        const FL_V EY = FL_VOP(exp_neg)(XM);
         vd tg[FL_HALVES];
-        for (ptrdiff_t c = 0; c < n; c++) EY = FL_VOP(select)(Y == (FL_VI){0} + (__typeof__(Y[0]))c, cols[c], EY);
+        FL_VI D = Y;
         for (h = 0; h < FL_HALVES; h++) {
             vd wy = FL_NAME(fl_half_)(WY, h), g = vd_load(gs + h * FL_VLD);
             vd coef = fl_ce_coef(keep, eps_c, wy, a->w_total);
@@ -286,10 +318,10 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff
         const FL_V TG = FL_NAME(fl_from_halves_)(tg);
         if (a->unit_w || eps == 0.0)
             for (ptrdiff_t c = 0; c < n; c++)
-                cols[c] = FL_VOP(select)(Y == (FL_VI){0} + (__typeof__(Y[0]))c, TG, cols[c] * A - B);
+                cols[c] = FL_VOP(select)(FL_NAME(fl_col_eq_)(&D), TG, cols[c] * A - B);
         else
             for (ptrdiff_t c = 0; c < n; c++)
-                cols[c] = FL_VOP(select)(Y == (FL_VI){0} + (__typeof__(Y[0]))c, TG,
+                cols[c] = FL_VOP(select)(FL_NAME(fl_col_eq_)(&D), TG,
                                          cols[c] * A - B * FL_CE_W(a)[c]);
     } else {
         for (ptrdiff_t c = 0; c < n; c++)
@@ -298,7 +330,7 @@ FL_INLINE void FL_NAME(fl_ce_group_)(const fl_ce_args* a, const FL_T* x, ptrdiff
                              * fl_ce_smoothed_target(tcols[c], (FL_T)keep, (FL_T)eps_c));
     }
     FL_T* gg = FL_CE_GRAD(a) + r0 * n;
-    FL_NAME(fl_cols_store_)(gg, n, P, rows, cols);
+    FL_NAME(fl_cols_store_x_)(gg, n, P, rows, cols, 1);
     if (any_bad || FL_VANY(in_rows & ~OKI))
         for (i = 0; i < rows; i++) {
             if (!OKI[i])
@@ -356,21 +388,23 @@ FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x, ptrdif
 {
     const FL_T* end = x + r1 * n;
     FL_NAME(fl_sub_) st;
+    vu64 check = {0};           /* the groups' checksum shares, added up at the end */
     for (ptrdiff_t b = r0; b < r1; b += FL_SUB) {
         ptrdiff_t cnt = r1 - b < FL_SUB ? r1 - b : FL_SUB, i = 0;
         if (P > 0) {
             for (; i + FL_VL <= cnt; i += FL_VL) {
                 int inside = x + (b + i + FL_VL - 1) * n + P * FL_VL <= end;
-                FL_NAME(fl_ce_group_)(a, x, n, b + i, P, inside, FL_VL, &st, i, sums);
+                FL_NAME(fl_ce_group_)(a, x, n, b + i, P, inside, FL_VL, &st, i, &check, sums);
             }
             if (i < cnt) {          /* the last, partial group: the same lane arithmetic */
-                FL_NAME(fl_ce_group_)(a, x, n, b + i, P, 0, cnt - i, &st, i, sums);
+                FL_NAME(fl_ce_group_)(a, x, n, b + i, P, 0, cnt - i, &st, i, &check, sums);
                 i = cnt;
             }
         }
         for (; i < cnt; i++) FL_NAME(fl_ce_row_)(a, x, b + i, &st, i, sums);
         FL_NAME(fl_ce_finish_)(a, b, cnt, &st, sums);
     }
+    sums->check += fl_check_hsum(check);
 }
 
 /* fl_ce_rows_few_f, fl_ce_rows_few_d: fl_ce_rows_ of 2 to 16 classes (at
@@ -540,20 +574,54 @@ static void FL_NAME(fl_ce_inner_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t 
 #undef FL_CE_GRAD
 #undef FL_CE_GO
 
+/* fl_target_step_f, fl_target_step_d: fl_targets_ of rows [r, r + k), k <=
+ * FL_VLD: their checksum shares to *check, their weight to *weight (w NULL:
+ * unit weights, counted in *count) */
+FL_INLINE void FL_NAME(fl_target_step_)(const int64_t* y, const FL_T* w, ptrdiff_t n,
+                                        int64_t ignore_index, ptrdiff_t r, ptrdiff_t k,
+                                        vu64* check, vi64* count, double* weight,
+                                        fl_ce_sums* sums)
+{
+    vi64 yv = fl_targets_load(y + r, k), out;
+    vu64 mix;
+    vi64 ok = fl_targets_lanes(yv, k, r, n, ignore_index, &mix, &out);
+    *check += mix;
+    fl_targets_bad(sums, out, yv, r);
+    if (w == NULL) {
+        *count -= ok;                                    /* ok lanes are -1 */
+    } else {
+        double wsum = *weight;
+        for (int i = 0; i < FL_VLD; i++)                 /* in row order */
+            if (ok[i]) wsum += (double)w[yv[i]];
+        *weight = wsum;
+    }
+}
+
 /* fl_targets_f, fl_targets_d: the checks of rows [r0, r1) alone, without
  * their logits: the same sums (weight, check, bad) that fl_ce_rows and
- * fl_ce_inner add for those rows, in the same order (the drivers' pass
- * before a gradient whose scale needs the "mean" denominator) */
+ * fl_ce_inner add for those rows (the weight in the same order; with unit
+ * weights a count, exact) (the drivers' pass before a gradient whose scale
+ * needs the "mean" denominator) */
 static void FL_NAME(fl_targets_)(const int64_t* y, const FL_T* w, int unit_w, ptrdiff_t n,
                                  int64_t ignore_index, ptrdiff_t r0, ptrdiff_t r1,
                                  fl_ce_sums* sums)
 {
-    for (ptrdiff_t r = r0; r < r1; r += FL_VLD) {
-        ptrdiff_t k = r1 - r < FL_VLD ? r1 - r : FL_VLD;
-        vi64 yc, ok = fl_targets_vec(sums, y + r, r, k, n, ignore_index, &yc);
-        double weight = sums->weight;
-        for (int i = 0; i < FL_VLD; i++)            /* in row order */
-            if (ok[i]) weight += unit_w ? 1.0 : (double)w[yc[i]];
-        sums->weight = weight;
-    }
+    vu64 check = {0};
+    vi64 count = {0};
+    double weight = sums->weight;
+    const FL_T* wv = unit_w ? NULL : w;
+    ptrdiff_t r = r0;
+    if (wv == NULL)
+        for (; r + FL_VLD <= r1; r += FL_VLD)
+            FL_NAME(fl_target_step_)(y, NULL, n, ignore_index, r, FL_VLD, &check, &count,
+                                     &weight, sums);
+    else
+        for (; r + FL_VLD <= r1; r += FL_VLD)
+            FL_NAME(fl_target_step_)(y, wv, n, ignore_index, r, FL_VLD, &check, &count,
+                                     &weight, sums);
+    if (r < r1)
+        FL_NAME(fl_target_step_)(y, wv, n, ignore_index, r, r1 - r, &check, &count, &weight,
+                                 sums);
+    sums->check += fl_check_hsum(check);
+    sums->weight = weight + (double)fl_check_hsum((vu64)count);
 }

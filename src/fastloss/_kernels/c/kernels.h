@@ -165,30 +165,40 @@ static inline void fl_ce_sums_checks(fl_ce_sums* sums, const fl_ce_sums* part)
     }
 }
 
-/* The targets of rows [r, r + k) (1 <= k <= FL_VLD; y points at row r's),
- * each checked as fl_target_ok checks it, in one vector: the lanes whose
- * target is a class of n are returned (all ones), *yc holds the targets
- * there and 0 in the other lanes; the checksum and the first bad target are
- * added to s as fl_target_ok adds them, row by row. Each target is read
- * once. */
-FL_INLINE vi64 fl_targets_vec(fl_ce_sums* s, const int64_t* y, ptrdiff_t r, ptrdiff_t k,
-                              ptrdiff_t n, int64_t ignore_index, vi64* yc)
+/* Vector checks of class-index targets, FL_VLD rows at a time, the same
+ * checks as fl_target_ok's (the engines that hold rows in lanes and the
+ * drivers' pass over the targets alone): */
+
+/* the targets of rows [r, r + k) (y points at row r's; 0 <= k <= FL_VLD),
+ * each read once; 0 in the lanes past k */
+FL_INLINE vi64 fl_targets_load(const int64_t* y, ptrdiff_t k)
 {
-    vi64 lane, yv;
+    vi64 yv = {0};
+    if (k == FL_VLD)
+        return *(const vi64_u*)y;
+    for (ptrdiff_t i = 0; i < k; i++) yv[i] = y[i];
+    return yv;
+}
+
+/* targets yv of rows r + i in lanes i < k: returns the lanes whose target is
+ * a class of n (all ones); *mix is each lane's share of the checksum (0 past
+ * k), *out the lanes whose target is neither a class nor ignore_index */
+FL_INLINE vi64 fl_targets_lanes(vi64 yv, ptrdiff_t k, ptrdiff_t r, ptrdiff_t n,
+                                int64_t ignore_index, vu64* mix, vi64* out)
+{
+    vi64 lane;
     for (int i = 0; i < FL_VLD; i++) lane[i] = i;
-    if (k == FL_VLD) {
-        yv = *(const vi64_u*)y;
-    } else {
-        yv = (vi64){0};
-        for (ptrdiff_t i = 0; i < k; i++) yv[i] = y[i];
-    }
     const vi64 valid = lane < k;
-    vu64 mix = FL_TARGET_MIX((vu64)lane + (uint64_t)r, (vu64)yv) & (vu64)valid;
-    uint64_t check = 0;
-    for (int i = 0; i < FL_VLD; i++) check += mix[i];      /* wrapping: any order */
-    s->check += check;
+    *mix = FL_TARGET_MIX((vu64)lane + (uint64_t)r, (vu64)yv) & (vu64)valid;
     const vi64 live = valid & ~(yv == ignore_index);
-    const vi64 out = live & ((vu64)yv >= (uint64_t)n);
+    *out = live & ((vu64)yv >= (uint64_t)n);
+    return live & ~*out;
+}
+
+/* the first lane of out (of the targets yv of rows r + i) recorded in s as
+ * fl_target_ok records it, unless s holds an earlier one */
+FL_INLINE void fl_targets_bad(fl_ce_sums* s, vi64 out, vi64 yv, ptrdiff_t r)
+{
     if (vi64_any(out) && s->bad < 0)
         for (int i = 0; i < FL_VLD; i++)
             if (out[i]) {
@@ -196,9 +206,14 @@ FL_INLINE vi64 fl_targets_vec(fl_ce_sums* s, const int64_t* y, ptrdiff_t r, ptrd
                 s->bad_target = yv[i];
                 break;
             }
-    const vi64 ok = live & ~out;
-    *yc = yv & ok;
-    return ok;
+}
+
+/* the wrapping sum of the lanes of a checksum vector (any order) */
+FL_INLINE uint64_t fl_check_hsum(vu64 v)
+{
+    uint64_t c = 0;
+    for (int i = 0; i < FL_VLD; i++) c += v[i];
+    return c;
 }
 
 /* The loss summed over rows from the sums of its parts (nll, smooth) in a

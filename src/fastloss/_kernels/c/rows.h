@@ -126,7 +126,9 @@ FL_INLINE FL_T FL_NAME(fl_vmax_)(const FL_T* x, ptrdiff_t n)
         m0 = FL_VOP(max)(m0, FL_VOP(load)(x + j));
         j += FL_VL;
     }
-    if (j < n) m1 = FL_VOP(max)(m1, FL_VOP(load_part)(x + j, n - j, -INFINITY));
+    if (j < n)              /* the last whole vector, overlapping: max is idempotent */
+        m1 = FL_VOP(max)(m1, n >= FL_VL ? FL_VOP(load)(x + n - FL_VL)
+                                        : FL_VOP(load_part)(x + j, n - j, -INFINITY));
     return FL_VOP(hmax)(FL_VOP(max)(m0, m1));
 }
 
@@ -240,14 +242,58 @@ static fl_ms FL_NAME(fl_chunk_ms_)(const FL_T* x, ptrdiff_t n)
  * `inside`: every full vector the loads touch lies in the block (the group
  * is not at its end), so no load needs a mask. */
 
-/* fl_cols_load_f, fl_cols_load_d: the columns of the group's first `rows`
- * rows (1 <= rows <= FL_VL; the lanes of the others hold 0) */
-FL_INLINE void FL_NAME(fl_cols_load_)(const FL_T* xg, ptrdiff_t n, int P, int inside,
-                                      ptrdiff_t rows, FL_V* cols)
+#if FL_AVX2 && FL_IS_FLOAT
+/* fl_cols2_load_f: a part of two columns (k == 2, xp at the part's first
+ * column of the group's first row): each row's two floats read as one 64-bit
+ * piece, rows 0 1 | 4 5 into a, 2 3 | 6 7 into b, the columns then a's and
+ * b's even and odd lanes (12 instructions; no row is read past its end, so
+ * no mask is needed at the block's end). The lanes of rows past `rows` hold 0. */
+FL_INLINE void fl_cols2_load_f(const float* xp, ptrdiff_t n, ptrdiff_t rows, vf* rr)
+{
+    __m128 q[4];
+    for (int j = 0; j < 4; j++) {
+        int i = (j & 1) * 2 + (j >> 1) * 4;          /* rows i, i + 1 in quarter j */
+        __m128 v = _mm_setzero_ps();
+        if (i < rows) v = _mm_castpd_ps(_mm_load_sd((const double*)(xp + i * n)));
+        if (i + 1 < rows) v = _mm_loadh_pi(v, (const __m64*)(xp + (i + 1) * n));
+        q[j] = v;
+    }
+    __m256 a = _mm256_set_m128(q[2], q[0]), b = _mm256_set_m128(q[3], q[1]);
+    rr[0] = _mm256_shuffle_ps(a, b, 0x88);
+    rr[1] = _mm256_shuffle_ps(a, b, 0xDD);
+}
+
+/* fl_cols2_store_f: the inverse, columns rr[0], rr[1] to the first `rows` rows */
+FL_INLINE void fl_cols2_store_f(float* op, ptrdiff_t n, ptrdiff_t rows, const vf* rr)
+{
+    __m256 a = _mm256_unpacklo_ps(rr[0], rr[1]), b = _mm256_unpackhi_ps(rr[0], rr[1]);
+    __m128 q[4] = {_mm256_castps256_ps128(a), _mm256_castps256_ps128(b),
+                   _mm256_extractf128_ps(a, 1), _mm256_extractf128_ps(b, 1)};
+    for (int j = 0; j < 4; j++) {
+        int i = (j & 1) * 2 + (j >> 1) * 4;
+        if (i < rows) _mm_storel_pi((__m64*)(op + i * n), q[j]);
+        if (i + 1 < rows) _mm_storeh_pi((__m64*)(op + (i + 1) * n), q[j]);
+    }
+}
+#endif
+
+/* fl_cols_load_x_f, fl_cols_load_x_d: the columns of the group's first
+ * `rows` rows (1 <= rows <= FL_VL; the lanes of the others hold 0). pairs (a
+ * constant): a part of two columns by fl_cols2_load_f (where n is a
+ * constant: with n known at run time only, the extra branch cost the softmax
+ * family more than it saved) */
+FL_INLINE void FL_NAME(fl_cols_load_x_)(const FL_T* xg, ptrdiff_t n, int P, int inside,
+                                        ptrdiff_t rows, FL_V* cols, const int pairs)
 {
     for (int p = 0; p < P; p++) {
         ptrdiff_t k = n - p * FL_VL < FL_VL ? n - p * FL_VL : FL_VL;
         FL_V* rr = cols + p * FL_VL;
+#if FL_AVX2 && FL_IS_FLOAT
+        if (pairs && k == 2) {
+            fl_cols2_load_f(xg + p * FL_VL, n, rows, rr);
+            continue;
+        }
+#endif
         if (inside || k == FL_VL) {
             if (rows == FL_VL)
                 for (int i = 0; i < FL_VL; i++) rr[i] = FL_VOP(load)(xg + i * n + p * FL_VL);
@@ -266,14 +312,27 @@ FL_INLINE void FL_NAME(fl_cols_load_)(const FL_T* xg, ptrdiff_t n, int P, int in
     }
 }
 
-/* fl_cols_store_f, fl_cols_store_d: columns [0, n) of cols back to the
- * group's first `rows` rows (cols is clobbered) */
-FL_INLINE void FL_NAME(fl_cols_store_)(FL_T* og, ptrdiff_t n, int P, ptrdiff_t rows,
-                                       FL_V* cols)
+/* fl_cols_load_f, fl_cols_load_d: fl_cols_load_x_ without pairs */
+FL_INLINE void FL_NAME(fl_cols_load_)(const FL_T* xg, ptrdiff_t n, int P, int inside,
+                                      ptrdiff_t rows, FL_V* cols)
+{
+    FL_NAME(fl_cols_load_x_)(xg, n, P, inside, rows, cols, 0);
+}
+
+/* fl_cols_store_x_f, fl_cols_store_x_d: columns [0, n) of cols back to the
+ * group's first `rows` rows (cols is clobbered); pairs as fl_cols_load_x_'s */
+FL_INLINE void FL_NAME(fl_cols_store_x_)(FL_T* og, ptrdiff_t n, int P, ptrdiff_t rows,
+                                         FL_V* cols, const int pairs)
 {
     for (int p = 0; p < P; p++) {
         ptrdiff_t k = n - p * FL_VL < FL_VL ? n - p * FL_VL : FL_VL;
         FL_V* rr = cols + p * FL_VL;
+#if FL_AVX2 && FL_IS_FLOAT
+        if (pairs && k == 2) {
+            fl_cols2_store_f(og + p * FL_VL, n, rows, rr);
+            continue;
+        }
+#endif
         if (k <= 4)
             FL_VOP(transpose_lo4_inv)(rr);
         else
@@ -283,6 +342,13 @@ FL_INLINE void FL_NAME(fl_cols_store_)(FL_T* og, ptrdiff_t n, int P, ptrdiff_t r
             if (k == FL_VL) FL_VOP(store)(dst, rr[i]); else FL_VOP(store_part)(dst, rr[i], k);
         }
     }
+}
+
+/* fl_cols_store_f, fl_cols_store_d: fl_cols_store_x_ without pairs */
+FL_INLINE void FL_NAME(fl_cols_store_)(FL_T* og, ptrdiff_t n, int P, ptrdiff_t rows,
+                                       FL_V* cols)
+{
+    FL_NAME(fl_cols_store_x_)(og, n, P, rows, cols, 0);
 }
 
 /* fl_cols_max_f, fl_cols_max_d: the row max of each lane, as a tree (a short
@@ -299,12 +365,26 @@ FL_INLINE FL_V FL_NAME(fl_cols_max_)(const FL_V* cols, ptrdiff_t n)
     return FL_VOP(max)(m0, m1);
 }
 
-/* fl_cols_sumexp_f, fl_cols_sumexp_d: the group's sums of exp(x - m) as double
- * halves; the exps replace the columns when keep_e */
-FL_INLINE void FL_NAME(fl_cols_sumexp_)(FL_V* cols, ptrdiff_t n, FL_V m, int keep_e, vd* s)
+/* fl_cols_sumexp_x_f, fl_cols_sumexp_x_d: the group's sums of exp(x - m) as double
+ * halves, the exps of two columns (four when wide, a constant: where n is
+ * one) added in the element type first; the exps replace the columns when
+ * keep_e */
+FL_INLINE void FL_NAME(fl_cols_sumexp_x_)(FL_V* cols, ptrdiff_t n, FL_V m, int keep_e, vd* s,
+                                          const int wide)
 {
     vd s0 = vd_set1(0.0), s1 = s0;
     ptrdiff_t c = 0;
+    for (; wide && c + 4 <= n; c += 4) {
+        FL_V e0 = FL_VOP(exp_neg)(cols[c] - m), e1 = FL_VOP(exp_neg)(cols[c + 1] - m);
+        FL_V e2 = FL_VOP(exp_neg)(cols[c + 2] - m), e3 = FL_VOP(exp_neg)(cols[c + 3] - m);
+        if (keep_e) {
+            cols[c] = e0;
+            cols[c + 1] = e1;
+            cols[c + 2] = e2;
+            cols[c + 3] = e3;
+        }
+        FL_NAME(fl_acc_)(&s0, &s1, (e0 + e1) + (e2 + e3));
+    }
     for (; c + 2 <= n; c += 2) {
         FL_V e0 = FL_VOP(exp_neg)(cols[c] - m), e1 = FL_VOP(exp_neg)(cols[c + 1] - m);
         if (keep_e) {
@@ -322,6 +402,12 @@ FL_INLINE void FL_NAME(fl_cols_sumexp_)(FL_V* cols, ptrdiff_t n, FL_V m, int kee
 #if FL_IS_FLOAT
     s[1] = s1;
 #endif
+}
+
+/* fl_cols_sumexp_f, fl_cols_sumexp_d: fl_cols_sumexp_x_, two columns at a time */
+FL_INLINE void FL_NAME(fl_cols_sumexp_)(FL_V* cols, ptrdiff_t n, FL_V m, int keep_e, vd* s)
+{
+    FL_NAME(fl_cols_sumexp_x_)(cols, n, m, keep_e, s, 0);
 }
 
 /* fl_store_halves_f, fl_store_halves_d */
@@ -399,10 +485,21 @@ FL_INLINE void FL_NAME(fl_in_store_)(FL_T* p, FL_V v, ptrdiff_t k)
     if (k == FL_VL) FL_VOP(store)(p, v); else FL_VOP(store_part)(p, v, k);
 }
 
-/* fl_mask_half_f, fl_mask_half_d: per lane: 1 where the mask is set, else 0,
- * as double halves */
+/* fl_mask_half_f, fl_mask_half_d: lanes [h FL_VLD, (h + 1) FL_VLD) of a
+ * mask (lanes all ones or all zeros) as a mask of double lanes */
 FL_INLINE vi64 FL_NAME(fl_mask_half_)(FL_VI mask, int h)
 {
-    FL_V v = FL_VOP(select)(mask, FL_VOP(set1)(1), FL_VOP(set1)(0));
-    return FL_NAME(fl_half_)(v, h) != vd_set1(0.0);
+#if FL_IS_FLOAT && FL_AVX2
+    return (vi64)_mm256_cvtepi32_epi64(h ? _mm256_extracti128_si256((__m256i)mask, 1)
+                                         : _mm256_castsi256_si128((__m256i)mask));
+#elif FL_IS_FLOAT
+    /* lanes [h FL_VLD, (h + 1) FL_VLD) sign-extended to 64 bits */
+    typedef int32_t half32 __attribute__((vector_size(FL_VBYTES / 2)));
+    half32 part;
+    memcpy(&part, (const char*)&mask + h * (FL_VBYTES / 2), sizeof part);
+    return __builtin_convertvector(part, vi64);
+#else
+    (void)h;
+    return mask;
+#endif
 }
