@@ -84,7 +84,7 @@ MODULES = (
 )
 LOSS_METHODS = ("grad", "value_and_grad")
 # (their score, get_params and set_params are scikit-learn's, documented there)
-ESTIMATOR_METHODS = ("fit", "predict", "predict_proba", "predict_log_proba",
+ESTIMATOR_METHODS = ("fit", "partial_fit", "predict", "predict_proba", "predict_log_proba",
                      "decision_function")
 
 

@@ -67,9 +67,12 @@ FL_INLINE FL_V FL_NAME(fl_binary_vec_)(const int mode, const int wk, const int p
      * loss), which NaN comes out depends on the operand order the compiler
      * chose for that copy of the code (the loop's, the tail's): such results
      * are made the one quiet NaN, so that an element's bits do not depend on
-     * where it sits. MSE, BCE, L1, smooth L1 and Huber without weights have
-     * no such operation (x - t is not commutative). */
+     * where it sits. Smooth L1 and Huber make a NaN of infinities with an
+     * infinite beta or delta (inf / inf, inf - inf), the x86 default NaN in
+     * one copy and not in another: made the one quiet NaN too. MSE, BCE and
+     * L1 without weights have no such operation (x - t is not commutative). */
     if (mode == FL_BCE_LOGITS || mode == FL_KL_DIV || mode == FL_KL_DIV_LOG
+        || mode == FL_SMOOTH_L1 || mode == FL_HUBER
         || wk != FL_OP_UNIT || gk == FL_OP_RUN) {
         const FL_V nan = FL_VOP(set1)(NAN);
         v = FL_VOP(select)(v == v, v, nan);
