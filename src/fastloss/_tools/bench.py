@@ -41,9 +41,16 @@ OPS = {
     "softplus": ("copy", "softplus, elementwise"),
     "smooth_l1_value_and_grad": ("copy", "smooth L1 loss and gradient, mean"),
     "kl_div_value_and_grad": ("copy", "KL divergence and gradient, batchmean"),
+    "l1_value_and_grad": ("copy", "L1 loss and gradient, mean"),
+    "huber_value_and_grad": ("copy", "Huber loss and gradient, mean"),
+    "softmax_backward": ("copy", "softmax_backward from the output"),
+    "log_softmax_backward": ("copy", "log_softmax_backward from the output"),
 }
+# the operations reading a second array of the logits' shape (the targets;
+# for the backward functions the saved output): its read joins the floor
 BINARY = ("bce_with_logits", "bce_with_logits_value_and_grad", "smooth_l1_value_and_grad",
-          "kl_div_value_and_grad")
+          "kl_div_value_and_grad", "l1_value_and_grad", "huber_value_and_grad",
+          "softmax_backward", "log_softmax_backward")
 PEERS = ("numpy", "torch", "sklearn", "scipy")
 
 
@@ -93,6 +100,8 @@ def _fastloss(case, op, n_threads):
     bce = _api.BCEWithLogitsLoss(num_threads=n_threads)
     smooth_l1 = _api.SmoothL1Loss(num_threads=n_threads)
     kl = _api.KLDivLoss(reduction="batchmean", num_threads=n_threads)
+    l1 = _api.L1Loss(num_threads=n_threads)
+    huber = _api.HuberLoss(num_threads=n_threads)
     return {
         "cross_entropy": lambda: _api.cross_entropy(x, y, num_threads=n_threads),
         "cross_entropy_value_and_grad": lambda: ce.value_and_grad(x, y, out=out),
@@ -106,6 +115,13 @@ def _fastloss(case, op, n_threads):
         "softplus": lambda: _api.softplus(x, out=out, num_threads=n_threads),
         "smooth_l1_value_and_grad": lambda: smooth_l1.value_and_grad(x, t, out=out),
         "kl_div_value_and_grad": lambda: kl.value_and_grad(x, t, out=out),
+        "l1_value_and_grad": lambda: l1.value_and_grad(x, t, out=out),
+        "huber_value_and_grad": lambda: huber.value_and_grad(x, t, out=out),
+        # x stands for the saved output, t for the upstream gradient
+        "softmax_backward": lambda: _api.softmax_backward(t, x, out=out,
+                                                          num_threads=n_threads),
+        "log_softmax_backward": lambda: _api.log_softmax_backward(t, x, out=out,
+                                                                  num_threads=n_threads),
     }[op]
 
 
@@ -149,6 +165,19 @@ def numpy_kl_div_value_and_grad(x, t):
     return (xlogy - t * x).sum() / x.shape[0], -t / x.shape[0]
 
 
+def numpy_l1_value_and_grad(x, t):
+    """Mean L1 and its gradient sign(x - t) / size."""
+    d = x - t
+    return np.abs(d).mean(), np.sign(d) / x.size
+
+
+def numpy_huber_value_and_grad(x, t):
+    """Mean Huber (delta 1) and its gradient, clip(x - t, -1, 1) / size."""
+    d = x - t
+    z = np.abs(d)
+    return np.where(z < 1, 0.5 * z * z, z - 0.5).mean(), np.clip(d, -1, 1) / x.size
+
+
 def _numpy(case, op, n_threads):
     x, y, t = case.x, case.y, case.t
     return {
@@ -164,6 +193,10 @@ def _numpy(case, op, n_threads):
         "softplus": lambda: np.logaddexp(0, x),
         "smooth_l1_value_and_grad": lambda: numpy_smooth_l1_value_and_grad(x, t),
         "kl_div_value_and_grad": lambda: numpy_kl_div_value_and_grad(x, t),
+        "l1_value_and_grad": lambda: numpy_l1_value_and_grad(x, t),
+        "huber_value_and_grad": lambda: numpy_huber_value_and_grad(x, t),
+        "softmax_backward": lambda: x * (t - (t * x).sum(axis=1, keepdims=True)),
+        "log_softmax_backward": lambda: t - np.exp(x) * t.sum(axis=1, keepdims=True),
     }[op]
 
 
@@ -202,6 +235,12 @@ def _torch(case, op, n_threads):
         "smooth_l1_value_and_grad": backward(F.smooth_l1_loss, t),
         "kl_div_value_and_grad": backward(
             lambda a, b: F.kl_div(a, b, reduction="batchmean"), t),
+        "l1_value_and_grad": backward(F.l1_loss, t),
+        "huber_value_and_grad": backward(F.huber_loss, t),
+        # autograd's kernels of softmax and log_softmax backward, on the saved output
+        "softmax_backward": no_grad(lambda: torch._softmax_backward_data(t, x, -1, x.dtype)),
+        "log_softmax_backward": no_grad(
+            lambda: torch._log_softmax_backward_data(t, x, -1, x.dtype)),
     }[op]
 
 
