@@ -36,11 +36,16 @@ def _type_name(value):
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _refuse_masked(value, name):
-    """A masked array's mask would be dropped by the conversion: refused.
-    (None of them exists until numpy.ma is imported, which NumPy does not do.)"""
+def _is_masked(value):
+    """Whether ``value`` is a masked array (none exists until numpy.ma is
+    imported, which NumPy does not do: it is looked up, not imported)."""
     ma = sys.modules.get("numpy.ma")
-    if ma is not None and isinstance(value, ma.MaskedArray):
+    return ma is not None and isinstance(value, ma.MaskedArray)
+
+
+def _refuse_masked(value, name):
+    """A masked array's mask would be dropped by the conversion: refused."""
+    if _is_masked(value):
         raise TypeError(
             f"{name}: expected an array without a mask, got a masked array "
             f"({describe(value)}), whose mask fastloss would ignore; leave elements out "
@@ -274,8 +279,7 @@ def check_out(out, shape, dtype, name="out"):
     ndarray subclass (np.matrix) is written through its data."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
-    ma = sys.modules.get("numpy.ma")
-    if ma is not None and isinstance(out, ma.MaskedArray):
+    if _is_masked(out):
         raise TypeError(
             f"{name}: expected an array without a mask, got a masked array "
             f"({describe(out)}); fastloss would write its data and drop the mask: "
