@@ -162,6 +162,104 @@ def test_default_chunk_rule():
     assert _api._linear_chunk(5, 10**6, 2**23, 8) == 5
 
 
+def test_default_tile_rule():
+    # class tiles where a row block would hold fewer than 128 rows (and fewer
+    # than all of them): 1,024 rows a block, 32 MiB of logits a tile
+    assert _api._linear_tiles(None, 1024, 128_000, 4) == (1024, 8192)
+    assert _api._linear_tiles(None, 10**6, 128_000, 8) == (1024, 4096)
+    assert _api._linear_tiles(None, 300, 2**20, 4) == (300, 27952)
+    assert _api._linear_tiles(None, 10**6, 32_000, 4) is None       # 256-row blocks
+    assert _api._linear_tiles(None, 10**6, 32_000, 8) is None       # 128-row blocks
+    assert _api._linear_tiles(None, 40, 128_000, 4) is None         # one block
+    assert _api._linear_tiles(64, 1024, 128_000, 4) is None         # an explicit size
+    assert _api._linear_tiles(None, 10**6, 2**23, 8) == (1024, 4096)
+
+
+def tiled(monkeypatch, dtype, rows=7, width=16):
+    """Make the default rule take blocks of ``rows`` rows and tiles of
+    ``width`` classes (of V_TILED: three whole tiles and one of 2)."""
+    itemsize = np.dtype(dtype).itemsize
+    monkeypatch.setattr(_api, "_LINEAR_BLOCK_BYTES", rows * width * itemsize)
+    monkeypatch.setattr(_api, "_LINEAR_TILE_ROWS", rows)
+
+
+V_TILED = 50
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("opts", OPTIONS.values(), ids=OPTIONS.keys())
+def test_class_tiles_against_the_reference(rng, monkeypatch, dtype, reduction, bias, opts):
+    x, w, b, t, kwargs = problem(rng, dtype, opts, bias, v=V_TILED)
+    kwargs["reduction"] = reduction
+    expected = reference(x, w, t, b, kwargs)
+    tiled(monkeypatch, dtype)
+    assert _api._LinearProblem(x, w, t, b, None, -100, "sum", 0.0, None, None).tiles \
+        == (7, 16)
+    for num_threads in (1, 2):
+        loss_fn = fastloss.LinearCrossEntropyLoss(**kwargs, num_threads=num_threads)
+        assert_close_products(loss_fn(x, w, t, b), expected[0], dtype)
+        loss, grads = loss_fn.value_and_grad(x, w, t, b)
+        assert_close_products(loss, expected[0], dtype)
+        for g, e in zip(grads, expected[1]):
+            if e is None:
+                assert g is None
+            else:
+                assert g.dtype == dtype and g.shape == e.shape
+                assert_close_products(g, e, dtype)
+    # the same as row blocks, within the rounding of the products
+    blocks = fastloss.LinearCrossEntropyLoss(**kwargs, chunk_size=7)
+    assert_close_products(loss, blocks(x, w, t, b), dtype)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_class_tiles_special_values(rng, monkeypatch, label_smoothing, weighted):
+    """Rows with +inf, -inf and NaN logits (in one tile, in several, a whole
+    tile or a whole row of -inf) get cross_entropy's values on the full
+    logits, gradients included; ignored rows are 0 whatever they hold."""
+    n, d = 10, 3
+    x, w = rng.standard_normal((n, d)), rng.standard_normal((V_TILED, d))
+    b = rng.standard_normal(V_TILED)
+    t = rng.integers(0, V_TILED, n)
+    w[:, 0] = np.where(np.arange(V_TILED) < 40, 1.0, -1.0) * (np.abs(w[:, 0]) + 0.1)
+    w[:, 1] = np.abs(w[:, 1]) + 0.1
+    x[1] = [np.inf, 0.0, 0.0]               # +inf in three tiles, -inf in one
+    x[2, 2] = np.nan
+    x[5] = [np.nan, np.inf, 0.0]            # ignored
+    t[5] = -100
+    t[[0, 3]] = [2, 45]                     # finite rows, their targets' logits finite
+    x[7] = [0.0, -np.inf, 0.0]              # every logit -inf
+    b[16:32] = -np.inf                      # a whole tile of -inf in every row
+    weight = rng.random(V_TILED) + 0.5 if weighted else None
+    if weighted:
+        weight[17] = 0.0                    # 0 * -inf in the smoothing sum
+    kwargs = dict(weight=weight, label_smoothing=label_smoothing)
+    with np.errstate(invalid="ignore"):
+        logits = x @ w.T + b
+    expected = fastloss.cross_entropy(logits, t, reduction="none", **kwargs)
+    _, g = fastloss.CrossEntropyLoss(reduction="sum", **kwargs).value_and_grad(logits, t)
+    with np.errstate(invalid="ignore"):
+        expected_gx, expected_gw = g @ w, g.T @ x
+    tiled(monkeypatch, np.float64, rows=4)
+    loss_fn = fastloss.LinearCrossEntropyLoss(**kwargs, reduction="none")
+    assert loss_fn._problem(x, w, t, b).tiles == (4, 16)
+    assert np.isnan(expected[[1, 2, 7]]).all() and expected[5] == 0.0
+    # smoothing: the tile of -inf logits makes every other row's loss +inf,
+    # NaN with the weight of 0 there
+    finite = expected[[0, 3]]
+    assert (np.isfinite(finite).all() if label_smoothing == 0.0
+            else np.isnan(finite).all() if weighted else (finite == np.inf).all())
+    np.testing.assert_allclose(loss_fn(x, w, t, b), expected, rtol=1e-12, atol=1e-12)
+    _, (gx, gw, gb) = fastloss.LinearCrossEntropyLoss(
+        **kwargs, reduction="sum").value_and_grad(x, w, t, b)
+    np.testing.assert_allclose(gb, g.sum(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, expected_gx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw, expected_gw, rtol=1e-12, atol=1e-12)
+    assert not gx[5].any()
+
+
 def test_logits_are_never_materialized(rng):
     """Traced allocations of a call: the inputs' gradients and one block's
     logits, far below the (N, V) logits."""

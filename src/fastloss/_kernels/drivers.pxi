@@ -721,6 +721,190 @@ def class_loss(int mode,
                            grad_scale, n_threads)
 
 
+# ---------------------------------- linear_cross_entropy in tiles of classes
+#
+# For many classes and few rows, fastloss.linear_cross_entropy computes a
+# block's logits one tile of classes at a time (each by a matrix product
+# over all the block's rows) in two passes: lce_tile_stats takes each tile's
+# per-row (max, sum of exps) and the target's logit, lce_tile_finish
+# combines a row's tiles as class_loss_long combines a long row's chunks
+# (the same formulas, so the same special values), and lce_tile_grad, on
+# the tile's recomputed logits, writes their gradient in place. A target
+# outside [0, n_classes) counts as ignored (the caller checked them all).
+
+def lce_weight_facts(const floating[::1] weight, double label_smoothing):
+    """(every weight is 1, W = their sum with label smoothing, else 0), as
+    class_loss takes them."""
+    cdef bint unit_w
+    cdef double w_total
+    weight_facts(weight, weight.shape[0], label_smoothing, &unit_w, &w_total)
+    return unit_w, w_total
+
+
+def lce_tile_stats(const floating[:, ::1] z,      # IN  (rows, n) logits of classes c0..c0+n-1
+                   Py_ssize_t c0,
+                   const int64_t[::1] target,     # IN  (rows,)
+                   const floating[::1] weight,    # IN  (n_classes,)
+                   bint unit_w,
+                   double label_smoothing,
+                   double[:, :, ::1] st,          # OUT st[r, tile]: max, sum exp(z - max), and
+                   Py_ssize_t tile,               # ... sum_j w_j (z_j - max) with smoothing
+                   double[::1] zy,                # OUT (rows,) target logit, where in the tile
+                   int n_threads):
+    cdef Py_ssize_t rows = z.shape[0], n = z.shape[1], r
+    cdef Py_ssize_t sst = st.shape[1] * 3
+    cdef const floating* zp
+    cdef const floating* wp = NULL
+    cdef double* sp
+    cdef fl_ms ms
+    cdef int64_t y
+    cdef bint smooth = label_smoothing > 0.0
+    if rows == 0 or n == 0:
+        return
+    zp = &z[0, 0]
+    sp = &st[0, tile, 0]
+    if smooth and not unit_w:
+        wp = &weight[c0]
+    with nogil:
+        for r in prange(rows, schedule="static", num_threads=n_threads,
+                        use_threads_if=rows * n > FL_PARALLEL_MIN):
+            ms = fl_chunk_ms(zp + r * n, n)
+            sp[r * sst] = ms.m
+            sp[r * sst + 1] = ms.s
+            sp[r * sst + 2] = 0.0
+            if smooth and is_finite(ms.m):
+                sp[r * sst + 2] = fl_row_wdiff(zp + r * n, wp, n, ms.m)
+            elif smooth and ms.m == -INFINITY:      # -inf, or NaN where a weight is 0
+                sp[r * sst + 2] = fl_row_wdiff(zp + r * n, wp, n, 0.0)
+            y = target[r]
+            if c0 <= y < c0 + n:
+                zy[r] = zp[r * n + (y - c0)]
+
+
+def lce_tile_finish(const double[:, :, ::1] st,   # IN  (rows, tiles, 3), lce_tile_stats'
+                    const double[::1] tile_w,     # IN  (tiles,) sum of each tile's weights
+                    const double[::1] zy,         # IN  (rows,) target logits
+                    const int64_t[::1] target,    # IN  (rows,)
+                    const floating[::1] weight,   # IN  (n_classes,)
+                    double w_total,
+                    int64_t ignore_index,
+                    double label_smoothing,
+                    floating[::1] loss,           # OUT (rows,) per-row loss; empty: not wanted
+                    double[:, ::1] row_st):       # OUT (3, rows): max, sum of exps, zy - max
+    """Each row's statistics from its tiles', and its loss; returns the loss
+    summed over the rows in float64 (class_loss's first value)."""
+    cdef Py_ssize_t rows = st.shape[0], tiles = st.shape[1], n = weight.shape[0], r, k
+    cdef double eps = label_smoothing, eps_c = label_smoothing / n, m, s, v, p1, ls
+    cdef double main, smooth
+    cdef bint special
+    cdef int64_t y
+    cdef fl_ce_sums* sums
+    if rows == 0:
+        return fl_ce_total(FL_CE_INDEX, eps, n, 0.0, 0.0)
+    sums = <fl_ce_sums*>PyMem_Malloc(rows * sizeof(fl_ce_sums))
+    if sums == NULL:
+        raise MemoryError()
+    try:
+        sums_init(sums, rows)
+        for r in range(rows):
+            m = -INFINITY
+            special = False
+            for k in range(tiles):
+                v = st[r, k, 0]
+                if v != v or v == INFINITY:
+                    special = True
+                elif v > m:
+                    m = v
+            s = NAN
+            p1 = 0.0
+            if special:
+                m = NAN
+            elif m > -INFINITY:
+                s = 0.0
+                for k in range(tiles):
+                    v = st[r, k, 0]
+                    if v > -INFINITY:
+                        s = s + st[r, k, 1] * exp(v - m)
+                        p1 = p1 + (st[r, k, 2] + (v - m) * tile_w[k])
+                    else:
+                        p1 = p1 + st[r, k, 2]
+            row_st[0, r] = m
+            row_st[1, r] = s
+            row_st[2, r] = 0.0
+            y = target[r]
+            main = 0.0
+            smooth = 0.0
+            if y == ignore_index or y < 0 or y >= n:
+                pass
+            elif not is_finite(m):
+                main = NAN
+                smooth = NAN if eps > 0.0 else 0.0
+            else:
+                row_st[2, r] = zy[r] - m
+                ls = log(s)
+                main = fl_ce_nll(weight[y], ls, row_st[2, r])
+                if eps > 0.0:
+                    smooth = fl_ce_smooth(w_total, ls, p1)
+            sums[r].nll = main
+            sums[r].smooth = smooth
+            if loss.shape[0] != 0:
+                loss[r] = <floating>fl_ce_index_loss(eps, eps_c, main, smooth)
+        return sums_total(FL_CE_INDEX, eps, n, sums, rows)[0]
+    finally:
+        PyMem_Free(sums)
+
+
+def lce_tile_grad(floating[:, ::1] z,             # IN/OUT (rows, n) logits of classes c0..,
+                  Py_ssize_t c0,                  # ... their gradient on return
+                  const int64_t[::1] target,      # IN  (rows,)
+                  const floating[::1] weight,     # IN  (n_classes,)
+                  bint unit_w,
+                  double w_total,
+                  int64_t ignore_index,
+                  double label_smoothing,
+                  const double[:, ::1] row_st,    # IN  (3, rows), lce_tile_finish's
+                  const floating[:] grad_rows,    # IN  (rows,) upstream gradient, any stride
+                  double grad_scale,
+                  int n_threads):
+    cdef Py_ssize_t rows = z.shape[0], n = z.shape[1], n_classes = weight.shape[0], r
+    cdef Py_ssize_t grs = grad_rows.strides[0] // sizeof(floating) if rows else 0
+    cdef double eps_c = label_smoothing / n_classes, keep = 1.0 - label_smoothing
+    cdef double gs, wy, coef
+    cdef floating* zp
+    cdef const floating* grp
+    cdef const floating* wsm = NULL
+    cdef const double* M
+    cdef const double* S
+    cdef const double* P0
+    cdef int64_t y
+    if rows == 0 or n == 0:
+        return
+    zp = &z[0, 0]
+    grp = &grad_rows[0]
+    M = &row_st[0, 0]
+    S = &row_st[1, 0]
+    P0 = &row_st[2, 0]
+    if not unit_w and label_smoothing > 0.0:
+        wsm = &weight[c0]
+    with nogil:
+        for r in prange(rows, schedule="static", num_threads=n_threads,
+                        use_threads_if=rows * n > FL_PARALLEL_MIN):
+            y = target[r]
+            if y == ignore_index or y < 0 or y >= n_classes:
+                fl_strided_fill(zp + r * n, n, 1, 0.0)
+            elif not is_finite(M[r]):
+                fl_strided_fill(zp + r * n, n, 1, NAN)
+            else:
+                gs = grad_scale * grp[r * grs]
+                wy = weight[y]
+                coef = fl_ce_coef(keep, eps_c, wy, w_total)
+                fl_row_expaff(zp + r * n, zp + r * n, n, M[r],
+                              fl_ce_softmax_scale(gs, coef, S[r]), gs * eps_c, wsm)
+                if c0 <= y < c0 + n:
+                    zp[r * n + (y - c0)] = <floating>fl_ce_target_grad(
+                        gs, exp(P0[r]), S[r], coef, eps_c, keep, wy)
+
+
 # ------------------------------------------------------- elementwise losses
 
 cdef enum OperandKind:
