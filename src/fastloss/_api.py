@@ -2127,8 +2127,9 @@ class _LinearProblem:
         """_pass in the class-tiled order (see _linear_tiles): for each block of
         rows, the logits of each tile of classes for the statistics of the
         rows (lce_tile_stats, combined by lce_tile_finish), then, with
-        gradients, each tile's logits again, their gradient in place
-        (lce_tile_grad) and the tile's part of the three gradients."""
+        gradients, each tile's logits again (but the last tile's, still in
+        the buffer), their gradient in place (lce_tile_grad) and the tile's
+        part of the three gradients."""
         x, w, b, dtype, k = self.x, self.w, self.b, self.dtype, _kernels
         (n_rows, _), n_classes = x.shape, w.shape[0]
         rows, width = self.tiles
@@ -2163,12 +2164,15 @@ class _LinearProblem:
             if grads is None:
                 continue
             up = ones[:m] if upstream is None else upstream[start:stop]
-            for c0, c1 in bounds:
-                z = tile_logits(xb, c0, c1)
+            # the tiles backwards: the last one's logits are still in the buffer
+            for c0, c1 in reversed(bounds):
+                z = buffer[:m * (c1 - c0)].reshape(m, c1 - c0) if c1 == n_classes \
+                    else tile_logits(xb, c0, c1)
                 k.lce_tile_grad(z, c0, yb, self.weight, unit_w, w_total, *common,
                                 row_st, up, scale, self.n_threads)
                 if input_grad:
-                    products.input_grad(z, w[c0:c1], grads[0][start:stop], first=c0 == 0)
+                    products.input_grad(z, w[c0:c1], grads[0][start:stop],
+                                        first=c1 == n_classes)
                 products.add_weight_grad(grads[1][c0:c1], z, xb, first=start == 0)
                 if grads[2] is not None:
                     grads[2][c0:c1] += np.add.reduce(z, axis=0, dtype=np.float64)
