@@ -3,10 +3,11 @@
     python benchmarks/lce_breakdown.py N D V [--bias] [--chunks C [C ...]]
 
 Float32 inputs (seeded). Without ``--chunks``: one call at the default
-chunk size after a warm-up, each of the block's three products and the
-cross-entropy kernel timed (wall, summed over the blocks), and the rest.
-With ``--chunks``: the call at each chunk size, interleaved, 3 rounds, the
-median wall and CPU time (all threads) of each.
+chunk size after a warm-up, each kind of product and the cross-entropy
+kernels timed (wall, summed over the blocks and class tiles), and the rest.
+With ``--chunks``: the call at each chunk size (0: the default, which may be
+class tiles), interleaved, 3 rounds, the median wall and CPU time (all
+threads) of each.
 """
 
 import argparse
@@ -47,7 +48,8 @@ def breakdown(x, w, y, b):
     class Timed:
         def __getattr__(self, name):
             fn = getattr(kernels, name)
-            return timed("kernel", fn) if name == "class_loss" else fn
+            kernel = name == "class_loss" or name.startswith("lce_tile_")
+            return timed("kernel", fn) if kernel else fn
 
     _api._kernels = Timed()
     loss_fn = fastloss.LinearCrossEntropyLoss()
@@ -65,10 +67,10 @@ def breakdown(x, w, y, b):
 def chunks(x, w, y, b, sizes):
     times = {c: [] for c in sizes}
     for c in sizes:
-        fastloss.LinearCrossEntropyLoss(chunk_size=c).value_and_grad(x, w, y, b)
+        fastloss.LinearCrossEntropyLoss(chunk_size=c or None).value_and_grad(x, w, y, b)
     for _ in range(3):
         for c in sizes:
-            loss_fn = fastloss.LinearCrossEntropyLoss(chunk_size=c)
+            loss_fn = fastloss.LinearCrossEntropyLoss(chunk_size=c or None)
             r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
             loss_fn.value_and_grad(x, w, y, b)
             t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)

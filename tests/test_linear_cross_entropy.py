@@ -152,27 +152,31 @@ def test_empty_input(rng):
 
 
 def test_default_chunk_rule():
-    # 32 MiB of logits a block, a multiple of 16 rows from 16 up, at least 1
-    assert _api._linear_chunk(None, 10**6, 32_000, 4) == 256
-    assert _api._linear_chunk(None, 10**6, 128_000, 4) == 64
-    assert _api._linear_chunk(None, 10**6, 1000, 8) == 4192
+    # 0.09 of the logits a block, within 32 to 64 MiB, a multiple of 16 rows
+    # from 16 up, at least 1
+    assert _api._linear_chunk(None, 10**6, 32_000, 4) == 512
+    assert _api._linear_chunk(None, 4096, 32_000, 4) == 368
+    assert _api._linear_chunk(None, 4096, 32_000, 8) == 256
+    assert _api._linear_chunk(None, 1000, 32_000, 4) == 256        # 32 MiB
+    assert _api._linear_chunk(None, 10**6, 128_000, 4) == 128
+    assert _api._linear_chunk(None, 10**6, 1000, 8) == 8384
     assert _api._linear_chunk(None, 100, 1000, 8) == 100
-    assert _api._linear_chunk(None, 10**6, 2**20, 4) == 8
+    assert _api._linear_chunk(None, 10**6, 2**20, 4) == 16
     assert _api._linear_chunk(None, 10**6, 2**23, 8) == 1
     assert _api._linear_chunk(5, 10**6, 2**23, 8) == 5
 
 
 def test_default_tile_rule():
     # class tiles where a row block would hold fewer than 128 rows (and fewer
-    # than all of them): 1,024 rows a block, 32 MiB of logits a tile
-    assert _api._linear_tiles(None, 1024, 128_000, 4) == (1024, 8192)
-    assert _api._linear_tiles(None, 10**6, 128_000, 8) == (1024, 4096)
-    assert _api._linear_tiles(None, 300, 2**20, 4) == (300, 27952)
-    assert _api._linear_tiles(None, 10**6, 32_000, 4) is None       # 256-row blocks
-    assert _api._linear_tiles(None, 10**6, 32_000, 8) is None       # 128-row blocks
+    # than all of them): 1,024 rows a block, a default block's bytes a tile
+    assert _api._linear_tiles(None, 1024, 128_000, 4) == (1024, 11520)
+    assert _api._linear_tiles(None, 10**6, 128_000, 8) == (1024, 8192)
+    assert _api._linear_tiles(None, 300, 2**20, 4) == (300, 55920)
+    assert _api._linear_tiles(None, 10**6, 32_000, 4) is None       # 512-row blocks
+    assert _api._linear_tiles(None, 4096, 32_000, 8) is None        # 256-row blocks
     assert _api._linear_tiles(None, 40, 128_000, 4) is None         # one block
     assert _api._linear_tiles(64, 1024, 128_000, 4) is None         # an explicit size
-    assert _api._linear_tiles(None, 10**6, 2**23, 8) == (1024, 4096)
+    assert _api._linear_tiles(None, 10**6, 2**23, 8) == (1024, 8192)
 
 
 def tiled(monkeypatch, dtype, rows=7, width=16):

@@ -384,8 +384,8 @@ def _csr_rows(X, start, stop):
 
 class _SparseBlockObjective(_LinearObjective):
     """The fused path of a sparse X: row blocks of the CSR matrix, as
-    LinearCrossEntropyLoss's blocks of a dense one (the same rows per block:
-    logits of at most 32 MiB). Each block's logits by a sparse product, the
+    LinearCrossEntropyLoss's row blocks of a dense one (the same rows per
+    block; never class tiles). Each block's logits by a sparse product, the
     fused CrossEntropyLoss pass ("sum") writing their gradient in place, and
     the block's share of the weight gradient by the transposed block's sparse
     product; the bias' gradient summed in float64, the blocks' losses by
@@ -507,7 +507,7 @@ class SoftmaxRegression(_LBFGSLinearModel):
     Many classes: with more than two classes and no sample weights, when the
     (n_samples, n_classes) logits would take more than 64 MiB, each
     iteration is one :class:`fastloss.LinearCrossEntropyLoss` call instead,
-    which holds the logits of a block of rows at a time (32 MiB); the
+    which holds the logits of a block of rows at a time (32 to 64 MiB); the
     objective is the same, up to the rounding of the products.
 
     Sparse ``X`` (any scipy.sparse matrix or array, converted to CSR as
