@@ -134,6 +134,25 @@ def test_backward_special_values():
     assert_close(fastloss.log_softmax_backward(g, logp), want, np.float64)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [7, 40])
+def test_log_softmax_backward_element_ignores_its_neighbours(rng, dtype, n):
+    """An element's result does not depend on whether another element of its
+    vector is above 0 (not a log-probability; round 1 took the C library's
+    exp for the whole vector then): only that element's result changes when
+    it is made positive (the row sum is of g alone)."""
+    g = rng.standard_normal((3, n)).astype(dtype)
+    y = -rng.random((3, n)).astype(dtype)
+    base = fastloss.log_softmax_backward(g, y)
+    for j in (0, n // 2, n - 1):
+        up = y.copy()
+        up[:, j] = 0.75
+        got = fastloss.log_softmax_backward(g, up)
+        keep = np.arange(n) != j
+        assert got[:, keep].tobytes() == base[:, keep].tobytes()
+        assert_close(got, ref.log_softmax_backward(g, up), dtype)
+
+
 def test_backward_refusals():
     g, y = np.zeros((2, 3)), np.zeros((2, 3))
     with pytest.raises(ValueError, match=r"grad_output, output: expected the same shape, "

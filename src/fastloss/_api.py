@@ -1899,7 +1899,7 @@ _LINEAR_BLOCK_BYTES = 32 * 2**20
 _LINEAR_BLOCK_SHARE = 0.09
 # grad_linear_weight += g.T @ x without SciPy's BLAS: through a buffer of
 # at most this many bytes (a slice of the classes at a time).
-_ACCUMULATE_BYTES = 8 * 2**20
+_ACCUMULATE_BYTES = 2 * 2**20
 _NO_PROB = {np.dtype(t): np.empty((0, 0, 0), t) for t in (np.float32, np.float64)}
 
 

@@ -13,6 +13,8 @@
 #ifndef FL_OPERAND_KINDS
 #define FL_OPERAND_KINDS
 enum { FL_OP_UNIT = 0, FL_OP_ONE = 1, FL_OP_RUN = 2 };
+/* elements of x and t prefetched ahead of the loop (2 KiB of float) */
+#define FL_PREFETCH_AHEAD 512
 #endif
 
 /* fl_binary_vec_f, fl_binary_vec_d: the elements j..j+k-1 (k lanes of one
@@ -101,10 +103,13 @@ FL_INLINE double FL_NAME(fl_binary_body_)(const int mode, const int wk, const in
     const FL_V gsc = FL_VOP(set1)((FL_T)g_scale), w1v = FL_VOP(set1)(w1);
     const FL_V pw1v = FL_VOP(set1)(pw1), go1v = gsc * FL_VOP(set1)(go1);
     ptrdiff_t j = 0;
-    for (; j + FL_VL <= n; j += FL_VL)
+    for (; j + FL_VL <= n; j += FL_VL) {
+        __builtin_prefetch(x + j + FL_PREFETCH_AHEAD, 0, 3);
+        __builtin_prefetch(t + j + FL_PREFETCH_AHEAD, 0, 3);
         FL_NAME(fl_acc_)(&a0, &a1, FL_NAME(fl_binary_vec_)(
             mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1v, pw, pw1v, go, go1v, gsc,
             loss, grad, j, FL_VL));
+    }
     if (j < n)
         FL_NAME(fl_acc_)(&a0, &a1, FL_NAME(fl_binary_vec_)(
             mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1v, pw, pw1v, go, go1v, gsc,

@@ -6,8 +6,10 @@
  *   softmax (op FL_SOFTMAX):          in_c = y_c (g_c - sum_k g_k y_k)
  *   log_softmax (op FL_LOG_SOFTMAX):  in_c = g_c - exp(y_c) sum_k g_k
  * The row sum is taken in double (a float product is exact in double), and
- * so is each output element (exp(y) included), rounded once to the element
- * type. A NaN in g
+ * so is each output element, rounded once to the element type; exp(y) is the
+ * element type's vector exp of any sign (vf_exp within 2 ulp, vd_exp 4), so
+ * that float32 rows do not pay for a double exp, and a y above 0 (not a
+ * log-probability) costs nothing more. A NaN in g
  * or y reaches the whole row through the sum, as in torch. `out` may be g
  * or y itself: each output element is written after the row's sum, from
  * the inputs at its own position.
@@ -25,19 +27,6 @@
 
 /* ============================================ softmax, log_softmax backward */
 
-#ifndef FL_SOFTMAX_BACKWARD_ONCE
-#define FL_SOFTMAX_BACKWARD_ONCE
-/* fl_exp_any: exp(y) in each double lane, for any y: vd_exp_neg where no
- * lane is above 0 (log-probabilities; it is defined for x <= 0 only), the C
- * library's lane by lane otherwise */
-FL_INLINE vd fl_exp_any(vd y)
-{
-    if (!vi64_any(y > vd_set1(0.0))) return vd_exp_neg(y);
-    for (int i = 0; i < FL_VLD; i++) y[i] = exp(y[i]);
-    return y;
-}
-#endif
-
 /* fl_smb_acc_f, fl_smb_acc_d: a[h] += the lanes' g y (softmax) or g
  * (log_softmax), in double */
 FL_INLINE void FL_NAME(fl_smb_acc_)(int op, vd* a, FL_V g, FL_V y)
@@ -53,9 +42,10 @@ FL_INLINE void FL_NAME(fl_smb_acc_)(int op, vd* a, FL_V g, FL_V y)
 FL_INLINE FL_V FL_NAME(fl_smb_out_)(int op, FL_V g, FL_V y, const vd* s)
 {
     vd r[FL_HALVES];
+    const FL_V e = op == FL_SOFTMAX ? y : FL_VOP(exp)(y);
     for (int h = 0; h < FL_HALVES; h++) {
         vd gh = FL_NAME(fl_half_)(g, h), yh = FL_NAME(fl_half_)(y, h);
-        r[h] = op == FL_SOFTMAX ? yh * (gh - s[h]) : gh - fl_exp_any(yh) * s[h];
+        r[h] = op == FL_SOFTMAX ? yh * (gh - s[h]) : gh - FL_NAME(fl_half_)(e, h) * s[h];
     }
     return FL_NAME(fl_from_halves_)(r);
 }
