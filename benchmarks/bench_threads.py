@@ -152,6 +152,9 @@ def time_pair(default, one, calls):
     return statistics.median(ta), statistics.median(tb)
 
 
+QUIET_AFTER = 0.5     # seconds after the competitor stops, before a quiet pair
+
+
 def competitor():
     """A process holding one core; give the default threads' sampling of the
     machine's load (every 0.1 s) time to see it."""
@@ -174,6 +177,10 @@ def run_load(args):
         finally:
             proc.kill()
             proc.wait()
+            # let the sampling of the load (the last 0.1 s) forget the
+            # competitor before the next quiet pair: short calls (1,000 x 100:
+            # 64 calls in 10 ms) were otherwise timed as if a core were busy
+            time.sleep(QUIET_AFTER)
         rows.append(dict(function=op, shape=label,
                          quiet_default_ms=1e3 * quiet[0], quiet_one_ms=1e3 * quiet[1],
                          busy_default_ms=1e3 * busy[0], busy_one_ms=1e3 * busy[1]))
