@@ -138,9 +138,9 @@ def test_backward_special_values():
 @pytest.mark.parametrize("n", [7, 40])
 def test_log_softmax_backward_element_ignores_its_neighbours(rng, dtype, n):
     """An element's result does not depend on whether another element of its
-    vector is above 0 (not a log-probability; round 1 took the C library's
-    exp for the whole vector then): only that element's result changes when
-    it is made positive (the row sum is of g alone)."""
+    vector is above 0 (not a log-probability; the C library's exp was once
+    taken for the whole vector then): only that element's result changes
+    when it is made positive (the row sum is of g alone)."""
     g = rng.standard_normal((3, n)).astype(dtype)
     y = -rng.random((3, n)).astype(dtype)
     base = fastloss.log_softmax_backward(g, y)

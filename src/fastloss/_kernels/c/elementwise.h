@@ -13,8 +13,6 @@
 #ifndef FL_OPERAND_KINDS
 #define FL_OPERAND_KINDS
 enum { FL_OP_UNIT = 0, FL_OP_ONE = 1, FL_OP_RUN = 2 };
-/* elements of x and t prefetched ahead of the loop (2 KiB of float) */
-#define FL_PREFETCH_AHEAD 512
 #endif
 
 /* fl_binary_vec_f, fl_binary_vec_d: the elements j..j+k-1 (k lanes of one
@@ -104,8 +102,8 @@ FL_INLINE double FL_NAME(fl_binary_body_)(const int mode, const int wk, const in
     const FL_V pw1v = FL_VOP(set1)(pw1), go1v = gsc * FL_VOP(set1)(go1);
     ptrdiff_t j = 0;
     for (; j + FL_VL <= n; j += FL_VL) {
-        __builtin_prefetch(x + j + FL_PREFETCH_AHEAD, 0, 3);
-        __builtin_prefetch(t + j + FL_PREFETCH_AHEAD, 0, 3);
+        fl_prefetch_ahead(x + j, FL_VBYTES);
+        fl_prefetch_ahead(t + j, FL_VBYTES);
         FL_NAME(fl_acc_)(&a0, &a1, FL_NAME(fl_binary_vec_)(
             mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1v, pw, pw1v, go, go1v, gsc,
             loss, grad, j, FL_VL));

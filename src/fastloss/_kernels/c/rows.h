@@ -56,17 +56,17 @@ FL_INLINE void FL_NAME(fl_acc_)(vd* a0, vd* a1, FL_V v)
 
 #ifndef FL_PREFETCH_ONCE
 #define FL_PREFETCH_ONCE
-/* bytes ahead of a group of rows in lanes that fl_prefetch_group fetches */
-#define FL_GROUP_AHEAD 2048
-/* fl_prefetch_group: the cache lines of [p + FL_GROUP_AHEAD, p +
- * FL_GROUP_AHEAD + bytes), for the group of rows that follows the one at p
- * (a few of them ahead). Out of cache the hardware prefetcher alone left the
- * vector loop waiting on memory (BCE with logits over 10,000,000 float32: 3.35
- * ns per element against 1.04 with its prefetch); a prefetch past the array
- * never faults. */
-FL_INLINE void fl_prefetch_group(const void* p, ptrdiff_t bytes)
+/* how far ahead of the data being computed the loops prefetch */
+#define FL_PREFETCH_BYTES 2048
+/* fl_prefetch_ahead: the cache lines of [p + FL_PREFETCH_BYTES, p +
+ * FL_PREFETCH_BYTES + bytes): what a loop at p reads a few iterations (or
+ * groups of rows) later. Out of cache the hardware prefetcher alone left the
+ * vector loops waiting on memory (BCE with logits over 10,000,000 float32:
+ * 3.35 ns per element against 1.04 with its prefetch); a prefetch past the
+ * array never faults. */
+FL_INLINE void fl_prefetch_ahead(const void* p, ptrdiff_t bytes)
 {
-    const char* q = (const char*)p + FL_GROUP_AHEAD;
+    const char* q = (const char*)p + FL_PREFETCH_BYTES;
     for (ptrdiff_t k = 0; k < bytes; k += 64) __builtin_prefetch(q + k, 0, 3);
 }
 #endif
