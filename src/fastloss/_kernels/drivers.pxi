@@ -1175,6 +1175,24 @@ def math_map(str name, const floating[::1] x, floating[::1] out):
     fl_map(MATH_FUNCTIONS[name], &x[0], &out[0], n)
 
 
+cdef extern from "<fenv.h>" nogil:
+    int FE_UNDERFLOW
+    int feclearexcept(int excepts)
+    int fetestexcept(int excepts)
+
+
+def underflow_raised(bint clear=False):
+    """Whether the calling thread's floating-point underflow flag is set;
+    cleared after it is read when clear. A kernel run on inputs whose results
+    are far from the underflow threshold leaves it clear (c/rows.h,
+    fl_exp_part_: on Intel cores every instruction whose result underflows
+    costs a microcode assist). For tests/test_kernel_paths.py."""
+    cdef bint raised = fetestexcept(FE_UNDERFLOW) != 0
+    if clear:
+        feclearexcept(FE_UNDERFLOW)
+    return raised
+
+
 # ------------------------------------------------ small calls: the fast path
 #
 # A call on a small array (the minibatch of a training loop) costs mostly its

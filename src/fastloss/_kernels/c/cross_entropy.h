@@ -55,7 +55,7 @@ static void FL_NAME(fl_row_prob_grad_)(const FL_T* x, FL_T m, FL_T* g, const FL_
     FL_V ve = FL_VOP(set1)(eps_c), vm = FL_VOP(set1)(m);
     for (ptrdiff_t j = 0; j < n; j += FL_VL) {
         ptrdiff_t k = n - j < FL_VL ? n - j : FL_VL;
-        FL_V e = x != NULL ? FL_VOP(exp_neg)(FL_VOP(load_part)(x + j, k, -INFINITY) - vm)
+        FL_V e = x != NULL ? FL_NAME(fl_exp_part_)(x + j, k, vm)
                            : FL_VOP(load_part)(g + j, k, 0);
         FL_V tp = fl_ce_smoothed_target(FL_VOP(load_part)(t + j, k, 0), vk, ve);
         FL_V v = e * va - vg * FL_VOP(load_part)(w + j, k, 0) * tp;
