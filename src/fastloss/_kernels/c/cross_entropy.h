@@ -394,7 +394,10 @@ FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x, ptrdif
         if (P > 0) {
             for (; i + FL_VL <= cnt; i += FL_VL) {
                 int inside = x + (b + i + FL_VL - 1) * n + P * FL_VL <= end;
-                fl_prefetch_ahead(x + (b + i) * n, FL_VL * n * (ptrdiff_t)sizeof(FL_T));
+                fl_prefetch_ahead(x + (b + i) * n, FL_VL * n * (ptrdiff_t)sizeof(FL_T), 0);
+                if (FL_CE_GRAD(a) != NULL)
+                    fl_prefetch_ahead(FL_CE_GRAD(a) + (b + i) * n,
+                                      FL_VL * n * (ptrdiff_t)sizeof(FL_T), 1);
                 FL_NAME(fl_ce_group_)(a, x, n, b + i, P, inside, FL_VL, &st, i, &check, sums);
             }
             if (i < cnt) {          /* the last, partial group: the same lane arithmetic */

@@ -102,8 +102,8 @@ FL_INLINE double FL_NAME(fl_binary_body_)(const int mode, const int wk, const in
     const FL_V pw1v = FL_VOP(set1)(pw1), go1v = gsc * FL_VOP(set1)(go1);
     ptrdiff_t j = 0;
     for (; j + FL_VL <= n; j += FL_VL) {
-        fl_prefetch_ahead(x + j, FL_VBYTES);
-        fl_prefetch_ahead(t + j, FL_VBYTES);
+        fl_prefetch_ahead(x + j, FL_VBYTES, 0);
+        fl_prefetch_ahead(t + j, FL_VBYTES, 0);
         FL_NAME(fl_acc_)(&a0, &a1, FL_NAME(fl_binary_vec_)(
             mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1v, pw, pw1v, go, go1v, gsc,
             loss, grad, j, FL_VL));

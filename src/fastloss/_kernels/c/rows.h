@@ -73,15 +73,21 @@ FL_INLINE FL_V FL_NAME(fl_exp_part_)(const FL_T* x, ptrdiff_t k, FL_V vm)
 /* how far ahead of the data being computed the loops prefetch */
 #define FL_PREFETCH_BYTES 2048
 /* fl_prefetch_ahead: the cache lines of [p + FL_PREFETCH_BYTES, p +
- * FL_PREFETCH_BYTES + bytes): what a loop at p reads a few iterations (or
- * groups of rows) later. Out of cache the hardware prefetcher alone left the
- * vector loops waiting on memory (BCE with logits over 10,000,000 float32:
- * 3.35 ns per element against 1.04 with its prefetch); a prefetch past the
- * array never faults. */
-FL_INLINE void fl_prefetch_ahead(const void* p, ptrdiff_t bytes)
+ * FL_PREFETCH_BYTES + bytes): what a loop at p reads (write 0) or writes
+ * (write 1, a constant) a few iterations (or groups of rows) later. Out of
+ * cache the hardware prefetcher alone left the vector loops waiting on
+ * memory (BCE with logits over 10,000,000 float32: 3.35 ns per element
+ * against 1.04 with its prefetch), and a store to a line not in cache waits
+ * for the line to be read; a prefetch past the array never faults. */
+FL_INLINE void fl_prefetch_ahead(const void* p, ptrdiff_t bytes, const int write)
 {
     const char* q = (const char*)p + FL_PREFETCH_BYTES;
-    for (ptrdiff_t k = 0; k < bytes; k += 64) __builtin_prefetch(q + k, 0, 3);
+    for (ptrdiff_t k = 0; k < bytes; k += 64) {
+        if (write)
+            __builtin_prefetch(q + k, 1, 3);
+        else
+            __builtin_prefetch(q + k, 0, 3);
+    }
 }
 #endif
 

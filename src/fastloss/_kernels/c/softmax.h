@@ -112,7 +112,9 @@ FL_INLINE void FL_NAME(fl_sm_sub_)(int op, const FL_T* x, FL_T* out, ptrdiff_t c
         for (; i + FL_VL <= cnt; i += FL_VL) {
             const FL_T* xg = x + i * n;
             int inside = xg + (FL_VL - 1) * n + P * FL_VL <= end;
-            fl_prefetch_ahead(xg, FL_VL * n * (ptrdiff_t)sizeof(FL_T));
+            fl_prefetch_ahead(xg, FL_VL * n * (ptrdiff_t)sizeof(FL_T), 0);
+            if (op != FL_LSE)
+                fl_prefetch_ahead(out + i * n, FL_VL * n * (ptrdiff_t)sizeof(FL_T), 1);
             FL_NAME(fl_sm_group_)(op, xg, out + i * ostride, n, P, inside, FL_VL, &st, i);
         }
         if (i < cnt) {              /* the last, partial group: the same lane arithmetic */

@@ -94,9 +94,12 @@ FL_INLINE void FL_NAME(fl_unary_body_)(const int op, const int unit_beta, const 
     const FL_V b = FL_VOP(set1)(beta), thr = FL_VOP(set1)(threshold);
     const vd bd = vd_set1((double)beta);
     ptrdiff_t j = 0;
-    for (; j + FL_VL <= n; j += FL_VL)
+    for (; j + FL_VL <= n; j += FL_VL) {
+        fl_prefetch_ahead(x + j, FL_VBYTES, 0);
+        fl_prefetch_ahead(out + j, FL_VBYTES, 1);
         FL_VOP(store)(out + j, FL_NAME(fl_unary_vec_)(op, unit_beta, FL_VOP(load)(x + j),
                                                       b, thr, bd));
+    }
     if (j < n)
         FL_VOP(store_part)(out + j, FL_NAME(fl_unary_vec_)(
             op, unit_beta, FL_VOP(load_part)(x + j, n - j, 0), b, thr, bd), n - j);
