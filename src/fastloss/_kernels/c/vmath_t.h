@@ -22,15 +22,20 @@
  *   Max error:   2 ulp (vf_exp_neg), 4 ulp (vd_exp_neg) */
 FL_INLINE FL_V FL_VOP(exp_neg)(FL_V x)
 {
+    /* FL_ROUND + bias + B, exact: the low bits of t then hold k + bias + B,
+     * one integer addition fewer per vector. The rounding of t is FL_ROUND's:
+     * x log2e, exact inside the FMA, is an odd multiple of 1/2 only for
+     * |x| >= 2^22 (float; 2^50 double), so no tie meets the odd constant. */
+    const FL_T round_b = FL_ROUND + (FL_T)(FL_BIAS + FL_EXP_B);
     /* max returns its second operand for a NaN: NaN passes, -inf -> FL_EXP_LO */
     FL_V xc = FL_VOP(max)(FL_VOP(set1)(FL_EXP_LO), x);
-    FL_V t = xc * FL_LOG2E + FL_ROUND;
-    FL_V kf = t - FL_ROUND;                          /* round(x / ln2) = k */
+    FL_V t = xc * FL_LOG2E + round_b;
+    FL_V kf = t - round_b;                           /* round(x / ln2) = k */
     FL_V r = xc - kf * FL_LN2_HI;
     r = r - kf * FL_LN2_LO;
     FL_V p = FL_VOP(horner)(r, FL_EXP_POLY, sizeof FL_EXP_POLY / sizeof FL_EXP_POLY[0]);
-    /* the low bits of t hold k; (k + bias + B) << mant is 2^(k+B) */
-    return p * FL_VOP(from_bits)((FL_VOP(bits)(t) + (FL_BIAS + FL_EXP_B)) << FL_MANT);
+    /* (k + bias + B) << mant is 2^(k+B) (the bits above it shift out) */
+    return p * FL_VOP(from_bits)(FL_VOP(bits)(t) << FL_MANT);
 }
 
 /* vf_exp, vd_exp: exp(x) in each lane, of any sign (KL divergence's
