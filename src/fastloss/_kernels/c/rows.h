@@ -155,6 +155,17 @@ FL_INLINE FL_T FL_NAME(fl_vmax_)(const FL_T* x, ptrdiff_t n)
 {
     FL_V m0 = FL_VOP(set1)(-INFINITY), m1 = m0;
     ptrdiff_t j = 0;
+    if (n >= 8 * FL_VL) {
+        /* eight chains: two were a dependent max every two vectors, a
+         * quarter of the row's time at 1,000 classes */
+        FL_V mm[8];
+        for (int u = 0; u < 8; u++) mm[u] = m0;
+        for (; j + 8 * FL_VL <= n; j += 8 * FL_VL)
+            for (int u = 0; u < 8; u++) mm[u] = FL_VOP(max)(mm[u], FL_VOP(load)(x + j + u * FL_VL));
+        for (int u = 0; u < 4; u++) mm[u] = FL_VOP(max)(mm[u], mm[u + 4]);
+        m0 = FL_VOP(max)(mm[0], mm[1]);
+        m1 = FL_VOP(max)(mm[2], mm[3]);
+    }
     for (; j + 2 * FL_VL <= n; j += 2 * FL_VL) {
         m0 = FL_VOP(max)(m0, FL_VOP(load)(x + j));
         m1 = FL_VOP(max)(m1, FL_VOP(load)(x + j + FL_VL));
