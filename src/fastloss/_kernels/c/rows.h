@@ -156,8 +156,8 @@ FL_INLINE FL_T FL_NAME(fl_vmax_)(const FL_T* x, ptrdiff_t n)
     FL_V m0 = FL_VOP(set1)(-INFINITY), m1 = m0;
     ptrdiff_t j = 0;
     if (n >= 8 * FL_VL) {
-        /* eight chains: two were a dependent max every two vectors, a
-         * quarter of the row's time at 1,000 classes */
+        /* eight chains: two were a dependent max (4 cycles) every two
+         * vectors (logsumexp at 1,000 classes 1.15x faster with eight) */
         FL_V mm[8];
         for (int u = 0; u < 8; u++) mm[u] = m0;
         for (; j + 8 * FL_VL <= n; j += 8 * FL_VL)
