@@ -15,7 +15,8 @@ The kernels (``src/fastloss/_kernels/drivers.pxi`` on the C of
 ``src/fastloss/_kernels/c/``) are compiled once per SIMD path:
 ``fastloss._kernels._baseline`` with the compiler's defaults (SSE2 on x86-64,
 128-bit vectors), and on x86-64 also ``fastloss._kernels._avx2`` (AVX2 + FMA,
-256-bit vectors). ``fastloss._kernels`` imports the best one the CPU
+256-bit vectors) and ``fastloss._kernels._avx512`` (the same with AVX-512,
+512-bit vectors in the passes over long rows). ``fastloss._kernels`` imports the best one the CPU
 supports, so the wheel never executes an instruction the CPU lacks. The
 vector code uses GNU C vector extensions and C11 ``_Generic``: GCC or Clang
 is required.
@@ -43,6 +44,11 @@ DEBUG_INFO = DEBUG or os.environ.get("FASTLOSS_DEBUG_INFO", "") not in ("", "0")
 # SIMD path -> extra compiler flags (GCC/Clang spelling), x86-64 only
 SIMD_PATHS = {
     "avx2": ["-mavx2", "-mfma"],
+    # the AVX2 code again, with AVX-512 (F, VL, DQ, BW: every AVX-512 CPU
+    # since Skylake-SP has them) for its 32 registers and the wide row passes
+    # (c/row_passes.h). Loops GCC vectorizes itself stay 256 bits wide.
+    "avx512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512dq", "-mavx512bw",
+               "-mprefer-vector-width=256"],
 }
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 

@@ -370,6 +370,34 @@ def test_a_rows_value_does_not_depend_on_where_it_sits(dtype, shape):
             assert pieces.tobytes() == full.tobytes(), (k, cuts)
 
 
+def placed(a, offset):
+    """A copy of a whose data starts offset elements past a 64-byte boundary."""
+    buf = np.empty(a.size + 64, a.dtype)
+    skip = (-buf.ctypes.data % 64) // a.itemsize + offset
+    out = buf[skip:skip + a.size].reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [100, 1000, LONG + 1])
+def test_a_rows_value_does_not_depend_on_its_address(dtype, n):
+    """The bits of a row do not depend on where its input and output lie:
+    the passes over a row group its lanes by index, not by address (on the
+    avx512 path too, whose 64-byte vectors start 16 bytes past a cache line
+    in NumPy's arrays)."""
+    rng = np.random.default_rng(4)
+    x = logits(rng, (3, n), dtype)
+    first = None
+    for offset in range(0, 64 // x.itemsize + 1):
+        xs, out, lout = placed(x, offset), placed(x, (3 * offset) % 16), placed(x, offset // 2)
+        fastloss.softmax(xs, out=out)
+        fastloss.log_softmax(xs, out=lout)
+        got = [out.tobytes(), lout.tobytes(), fastloss.logsumexp(xs).tobytes()]
+        first = first or got
+        assert got == first, offset
+
+
 def tail_calls(x, t, dtype):
     """The row kernels' calls whose exps run over a row's last, partial vector
     (reduction "sum": NumPy clears the flags in the arithmetic of a "mean"

@@ -256,6 +256,19 @@ def test_special_values_exactly(path, dtype):
         got, np.array([-inf, nan, inf, nan, nan, 0.0, -0.0, tiny], dtype))
 
 
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_passes_exp_is_exp_bit_for_bit(path, dtype, rng):
+    """The passes over long rows take their exps on 512-bit vectors on the
+    avx512 path (c/row_passes.h): the same arithmetic lane for lane as exp,
+    so the same bits, in whole vectors and in every length of tail."""
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    x = exp_inputs(dtype, rng)
+    for part in [x, *(x[-k:] for k in range(1, 34))]:
+        np.testing.assert_array_equal(evaluate(path, "exp_rows", part).view(bits),
+                                      evaluate(path, "exp", part).view(bits))
+
+
 def test_every_path_is_tested():
     assert "baseline" in PATHS
     assert _kernels.path == PATHS[0] or _kernels.forced

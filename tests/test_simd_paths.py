@@ -50,7 +50,7 @@ def test_forced_path_is_used_and_reported(path):
 def test_unknown_path_is_refused():
     proc = run_python("import fastloss", **{_kernels.ENV: "sse9"})
     assert proc.returncode != 0
-    assert "FASTLOSS_SIMD: expected one of avx2, baseline, got 'sse9'" in proc.stderr
+    assert "FASTLOSS_SIMD: expected one of avx512, avx2, baseline, got 'sse9'" in proc.stderr
 
 
 def test_default_is_the_best_available():

@@ -2,7 +2,9 @@
 
 setup.py compiles the same drivers (``drivers.pxi``, on the C of ``c/``)
 once per path: ``_baseline`` (the compiler's defaults: SSE2 on x86-64,
-128-bit vectors) and, on x86-64, ``_avx2`` (AVX2 + FMA, 256-bit vectors). At
+128-bit vectors) and, on x86-64, ``_avx2`` (AVX2 + FMA, 256-bit vectors) and
+``_avx512`` (the same with AVX-512: 512-bit vectors in the passes over long
+rows, see c/row_passes.h). At
 import the fastest path that was built and that the CPU supports is used
 (``kernels``). The environment variable ``FASTLOSS_SIMD`` (one of the path
 names) forces a path; asking for one the CPU cannot run, or that was not
@@ -18,7 +20,7 @@ from typing import Any
 
 from . import _openmp
 
-PATHS = ("avx2", "baseline")      # best first
+PATHS = ("avx512", "avx2", "baseline")      # best first
 ENV = "FASTLOSS_SIMD"
 
 

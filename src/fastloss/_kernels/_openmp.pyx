@@ -5,6 +5,7 @@ cdef extern from "openmp_shim.h":
     int FL_OPENMP_VERSION
     const char* FL_COMPILER
     int fl_cpu_has_avx2()
+    int fl_cpu_has_avx512()
     const char* fl_openmp_library()
 
 
@@ -33,4 +34,6 @@ def cpu_supports(str path):
         return True
     if path == "avx2":
         return bool(fl_cpu_has_avx2())
+    if path == "avx512":
+        return bool(fl_cpu_has_avx512())
     raise ValueError(f"unknown SIMD path {path!r}")

@@ -47,6 +47,7 @@ cdef extern from "kernels.h" nogil:
         FL_FN_LOG_SUM
         FL_FN_LOG1P_UNIT
         FL_FN_EXP_ANY
+        FL_FN_EXP_ROWS
 
     int FL_VLF                 # float lanes of a vector on this SIMD path
     int FL_VLD                 # double lanes

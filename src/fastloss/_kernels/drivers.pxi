@@ -2,7 +2,7 @@
 # or of elements) of C-contiguous arrays, writing into buffers the caller
 # allocated; each block is one call of the C row engines (c_api.pxd).
 #
-# This file is included by _baseline.pyx and _avx2.pyx, which setup.py
+# This file is included by _baseline.pyx, _avx2.pyx and _avx512.pyx, which setup.py
 # compiles with different instruction-set flags; fastloss._kernels imports
 # the best one the CPU runs. Only NLL, which takes one element per row, and
 # the combination of the chunks of long rows are scalar code here; every
@@ -1159,14 +1159,16 @@ def copy_floor(const floating[::1] x, floating[::1] out, int n_threads):
 
 MATH_FUNCTIONS = {"exp": FL_FN_EXP, "log": FL_FN_LOG, "log1p": FL_FN_LOG1P,
                   "log_sum": FL_FN_LOG_SUM, "log1p_unit": FL_FN_LOG1P_UNIT,
-                  "exp_any": FL_FN_EXP_ANY}
+                  "exp_any": FL_FN_EXP_ANY, "exp_rows": FL_FN_EXP_ROWS}
 
 
 def math_map(str name, const floating[::1] x, floating[::1] out):
     """out = name(x) through the kernels' vector functions, each on the range
     its contract in c/vmath.h states: "exp" (x <= 0), "log", "log1p" (every
     value), "log_sum" (x >= 1), "log1p_unit" (0 <= x <= 1) and "exp_any"
-    (every value). For tests/test_simd_math.py."""
+    (every value); "exp_rows" is exp's formula as the passes over long rows
+    run it (on the avx512 path on 512-bit vectors). For
+    tests/test_simd_math.py."""
     cdef Py_ssize_t n = x.shape[0]
     if name not in MATH_FUNCTIONS:
         raise ValueError(f"math_map: unknown function {name!r}")
@@ -1184,8 +1186,8 @@ cdef extern from "<fenv.h>" nogil:
 def underflow_raised(bint clear=False):
     """Whether the calling thread's floating-point underflow flag is set;
     cleared after it is read when clear. A kernel run on inputs whose results
-    are far from the underflow threshold leaves it clear (c/rows.h,
-    fl_exp_part_: on Intel cores every instruction whose result underflows
+    are far from the underflow threshold leaves it clear (vf_exp_part in
+    c/row_passes.h: on Intel cores every instruction whose result underflows
     costs a microcode assist). For tests/test_kernel_paths.py."""
     cdef bint raised = fetestexcept(FE_UNDERFLOW) != 0
     if clear:

@@ -55,7 +55,7 @@ static void FL_NAME(fl_row_prob_grad_)(const FL_T* x, FL_T m, FL_T* g, const FL_
     FL_V ve = FL_VOP(set1)(eps_c), vm = FL_VOP(set1)(m);
     for (ptrdiff_t j = 0; j < n; j += FL_VL) {
         ptrdiff_t k = n - j < FL_VL ? n - j : FL_VL;
-        FL_V e = x != NULL ? FL_NAME(fl_exp_part_)(x + j, k, vm)
+        FL_V e = x != NULL ? FL_VOP(exp_part)(x + j, k, vm)
                            : FL_VOP(load_part)(g + j, k, 0);
         FL_V tp = fl_ce_smoothed_target(FL_VOP(load_part)(t + j, k, 0), vk, ve);
         FL_V v = e * va - vg * FL_VOP(load_part)(w + j, k, 0) * tp;
@@ -515,7 +515,7 @@ static void FL_NAME(fl_ce_inner_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t 
         for (c = 0; c < n; c++) {
             FL_V e = FL_VOP(exp_neg)(FL_NAME(fl_in_load_)(xg + c * inner, k) - m);
             if (want_grad) FL_NAME(fl_in_store_)(go + c * inner + i, e, k);
-            FL_NAME(fl_acc_)(&s[0], &s[FL_HALVES - 1], e);
+            FL_VOP(acc)(&s[0], &s[FL_HALVES - 1], e);
         }
         FL_NAME(fl_log_sums_)(s, ls);
         for (h = 0; h < FL_HALVES; h++) {

@@ -104,12 +104,12 @@ FL_INLINE double FL_NAME(fl_binary_body_)(const int mode, const int wk, const in
     for (; j + FL_VL <= n; j += FL_VL) {
         fl_prefetch_ahead(x + j, FL_VBYTES, 0);
         fl_prefetch_ahead(t + j, FL_VBYTES, 0);
-        FL_NAME(fl_acc_)(&a0, &a1, FL_NAME(fl_binary_vec_)(
+        FL_VOP(acc)(&a0, &a1, FL_NAME(fl_binary_vec_)(
             mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1v, pw, pw1v, go, go1v, gsc,
             loss, grad, j, FL_VL));
     }
     if (j < n)
-        FL_NAME(fl_acc_)(&a0, &a1, FL_NAME(fl_binary_vec_)(
+        FL_VOP(acc)(&a0, &a1, FL_NAME(fl_binary_vec_)(
             mode, wk, pk, gk, want_loss, want_grad, x, t, w, w1v, pw, pw1v, go, go1v, gsc,
             loss, grad, j, n - j));
     return vd_hsum(a0 + a1);

@@ -12,8 +12,8 @@ static double FL_NAME(fl_sum_)(const FL_T* x, ptrdiff_t n)
 {
     vd a0 = vd_set1(0.0), a1 = a0;
     ptrdiff_t j = 0;
-    for (; j + FL_VL <= n; j += FL_VL) FL_NAME(fl_acc_)(&a0, &a1, FL_VOP(load)(x + j));
-    if (j < n) FL_NAME(fl_acc_)(&a0, &a1, FL_VOP(load_part)(x + j, n - j, 0));
+    for (; j + FL_VL <= n; j += FL_VL) FL_VOP(acc)(&a0, &a1, FL_VOP(load)(x + j));
+    if (j < n) FL_VOP(acc)(&a0, &a1, FL_VOP(load_part)(x + j, n - j, 0));
     return vd_hsum(a0 + a1);
 }
 

@@ -5,7 +5,8 @@
  *   vmath.h          exp, log, log1p on vectors, each with its contract
  *                    (and vmath_t.h)
  *   points.h         each loss's value and gradient at one row or element
- *   rows.h           the row walks the families share
+ *   rows.h           the row walks the families share (and row_passes.h,
+ *                    the passes over one row)
  *   softmax.h        logsumexp, softmax, log_softmax of blocks of rows
  *   softmax_backward.h  their backward passes; SciPy's weighted logsumexp
  *   cross_entropy.h  cross-entropy of blocks of rows
@@ -239,6 +240,23 @@ static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#if FL_AVX512
+/* the avx512 path's row passes, on the wide vectors (row_passes.h); the
+ * instantiations below then skip theirs */
+#undef FL_WIDE
+#define FL_WIDE 1
+#define FL_IS_FLOAT 1
+#include "type.h"
+#include "row_passes.h"
+#include "type_end.h"
+#define FL_IS_FLOAT 0
+#include "type.h"
+#include "row_passes.h"
+#include "type_end.h"
+#undef FL_WIDE
+#define FL_WIDE 0
+#endif
+
 #define FL_IS_FLOAT 1
 #include "type.h"
 #include "templates.h"
@@ -280,7 +298,9 @@ static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double 
 /* the activations (unary.h) */
 #define fl_unary_run(op, x, ...) FL_GENERIC(x, fl_unary_run)(op, x, __VA_ARGS__)
 
-#if FL_AVX2
+#if FL_AVX512
+#define FL_SIMD_WIDTH "avx512 (256-bit vectors; 512-bit in the passes over long rows)"
+#elif FL_AVX2
 #define FL_SIMD_WIDTH "avx2 (256-bit vectors)"
 #elif defined(__SSE2__)
 #define FL_SIMD_WIDTH "sse2 (128-bit vectors)"

@@ -48,8 +48,18 @@ static int fl_cpu_has_avx2(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+/* the avx512 path's (libgcc's check includes the OS's saving of the 512-bit
+ * registers, XGETBV) */
+static int fl_cpu_has_avx512(void)
+{
+    return fl_cpu_has_avx2() && __builtin_cpu_supports("avx512f")
+           && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
+           && __builtin_cpu_supports("avx512bw");
+}
 #else
 static int fl_cpu_has_avx2(void) { return 0; }
+static int fl_cpu_has_avx512(void) { return 0; }
 #endif
 
 #endif

@@ -174,7 +174,7 @@ static void FL_NAME(fl_softmax_inner_)(int op, const FL_T* xo, FL_T* oo, ptrdiff
         for (c = 0; c < n; c++) {
             FL_V e = FL_VOP(exp_neg)(FL_NAME(fl_in_load_)(xg + c * inner, k) - m);
             if (op == FL_SOFTMAX) FL_NAME(fl_in_store_)(oo + c * inner + i, e, k);
-            FL_NAME(fl_acc_)(&s[0], &s[FL_HALVES - 1], e);
+            FL_VOP(acc)(&s[0], &s[FL_HALVES - 1], e);
         }
         if (op == FL_SOFTMAX) {
             for (h = 0; h < FL_HALVES; h++) ls[h] = 1.0 / s[h];

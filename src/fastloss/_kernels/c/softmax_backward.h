@@ -201,7 +201,7 @@ static void FL_NAME(fl_wlse_rows_)(const FL_T* x, const FL_T* b, FL_T* out, FL_T
                 ptrdiff_t k = n - j < FL_VL ? n - j : FL_VL;
                 FL_V bv = FL_VOP(load_part)(br + j, k, 0);
                 /* a lane of b = 0 takes exp(0), times 0: not exp(-inf), whose
-                 * underflow costs a microcode assist on Intel (fl_exp_part_) */
+                 * underflow costs a microcode assist on Intel (vf_exp_part) */
                 FL_V xv = FL_VOP(select)(bv != zero, FL_VOP(load_part)(xr + j, k, 0), vm);
                 FL_V e = FL_VOP(exp_neg)(xv - vm);   /* a NaN x: NaN, kept by the sum */
                 for (int h = 0; h < FL_HALVES; h++)

@@ -14,7 +14,16 @@
  *   FL_MANT     mantissa bits (23, 52)     FL_BIAS  exponent bias (127, 1023)
  *   FL_TINY     smallest normal number     FL_MM(op) the AVX2 intrinsic
  *                                                   (_mm256_op_ps, _pd)
+ *   FL_VD       the double vector of FL_V's width (vd; wd), FL_VDOP(op) its
+ *               operations
+ *
+ * With FL_WIDE 1 as well (the avx512 path's row passes, see vec.h) FL_V is
+ * the 64-byte vector of the type (wf, wd; FL_VI wi32, wi64 ...) and FL_MM
+ * names the 512-bit intrinsic.
  */
+#ifndef FL_WIDE
+#define FL_WIDE 0
+#endif
 #ifndef FL_IS_FLOAT
 #error "define FL_IS_FLOAT (1: float, 0: double) before including type.h"
 #endif
@@ -33,14 +42,26 @@
 #define FL_PS pd
 #endif
 
+#if FL_WIDE
+/* the wide vectors (vec.h, FL_AVX512): 64 bytes, 512-bit intrinsics */
+#define FL_V FL_CAT(w, FL_S)
+#define FL_VI FL_CAT(wi, FL_BITS)
+#define FL_VU FL_CAT(wu, FL_BITS)
+#define FL_VD wd
+#define FL_VL (64 * 8 / FL_BITS)
+#define FL_MM(op) FL_CAT(_mm512_##op##_, FL_PS)
+#else
 #define FL_V FL_CAT(v, FL_S)
 #define FL_VI FL_CAT(vi, FL_BITS)
 #define FL_VU FL_CAT(vu, FL_BITS)
+#define FL_VD vd
 #define FL_VL (FL_VBYTES * 8 / FL_BITS)
+#define FL_MM(op) FL_CAT(_mm256_##op##_, FL_PS)
+#endif
 #define FL_VANY FL_CAT(FL_VI, _any)
 #define FL_NAME(name) FL_CAT(name, FL_S)
 #define FL_VOP(name) FL_CAT(FL_V, _##name)
-#define FL_MM(op) FL_CAT(_mm256_##op##_, FL_PS)
+#define FL_VDOP(name) FL_CAT(FL_VD, _##name)
 #define FL_MANT (FL_CAT(FL_C, _MANT_DIG) - 1)
 #define FL_BIAS (FL_CAT(FL_C, _MAX_EXP) - 1)
 #define FL_TINY FL_CAT(FL_C, _MIN)

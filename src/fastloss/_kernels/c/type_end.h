@@ -10,6 +10,8 @@
 #undef FL_VU
 #undef FL_VL
 #undef FL_VANY
+#undef FL_VD
+#undef FL_VDOP
 #undef FL_NAME
 #undef FL_VOP
 #undef FL_MM

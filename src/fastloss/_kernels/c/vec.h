@@ -32,6 +32,16 @@
 #define FL_AVX2 0
 #define FL_VBYTES 16
 #endif
+/* the avx512 path: the AVX2 code above (encoded with AVX-512VL, which gives
+ * it 32 vector registers), and 64-byte vectors in the row passes of long
+ * rows (rows.h's fl_vmax_, fl_vsumexp_, ...: the exps, where the ports that
+ * execute floating-point arithmetic are the bound) */
+#if FL_AVX2 && defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__) \
+    && defined(__AVX512BW__)
+#define FL_AVX512 1
+#else
+#define FL_AVX512 0
+#endif
 
 #define FL_INLINE static inline __attribute__((always_inline))
 #define FL_VLF (FL_VBYTES / 4)           /* float lanes */
@@ -55,6 +65,18 @@ typedef uint64_t vu64 __attribute__((vector_size(FL_VBYTES), aligned(FL_VBYTES))
 typedef float vf_u __attribute__((vector_size(FL_VBYTES), aligned(4), may_alias));
 typedef double vd_u __attribute__((vector_size(FL_VBYTES), aligned(8), may_alias));
 typedef int64_t vi64_u __attribute__((vector_size(FL_VBYTES), aligned(8), may_alias));
+
+#if FL_AVX512
+/* the wide vectors of the avx512 path (type.h's FL_WIDE): wf, wd, ... */
+typedef float wf __attribute__((vector_size(64), aligned(64)));
+typedef double wd __attribute__((vector_size(64), aligned(64)));
+typedef int32_t wi32 __attribute__((vector_size(64), aligned(64)));
+typedef int64_t wi64 __attribute__((vector_size(64), aligned(64)));
+typedef uint32_t wu32 __attribute__((vector_size(64), aligned(64)));
+typedef uint64_t wu64 __attribute__((vector_size(64), aligned(64)));
+typedef float wf_u __attribute__((vector_size(64), aligned(4), may_alias));
+typedef double wd_u __attribute__((vector_size(64), aligned(8), may_alias));
+#endif
 
 /* all ones in lanes [0, k) of a vector of 32-bit lanes, read from index 8 - k
  * (vec_ops.h's masked loads; 64-bit lanes read two entries a lane) */
@@ -254,5 +276,37 @@ FL_INLINE double vd_hsum(vd v)
  * transpose */
 FL_INLINE void vd_transpose_lo4(vd* r) { vd_transpose(r); }
 FL_INLINE void vd_transpose_lo4_inv(vd* r) { vd_transpose(r); }
+
+/* ------------------------------------- the wide vectors (avx512 path) */
+
+#if FL_AVX512
+#undef FL_WIDE
+#define FL_WIDE 1
+#define FL_IS_FLOAT 1
+#include "type.h"
+#include "vec_ops.h"
+#include "type_end.h"
+#define FL_IS_FLOAT 0
+#include "type.h"
+#include "vec_ops.h"
+#include "type_end.h"
+#undef FL_WIDE
+#define FL_WIDE 0
+
+/* wf_lo_d, wf_hi_d: the two halves of a wide float vector as doubles */
+FL_INLINE wd wf_lo_d(wf v) { return (wd)_mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+
+FL_INLINE wd wf_hi_d(wf v)
+{
+    return (wd)_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd((__m512d)v, 1)));
+}
+
+/* wd_hsum: the sum of the lanes, in a fixed order */
+FL_INLINE double wd_hsum(wd v)
+{
+    __m256d a = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    return vd_hsum(a);
+}
+#endif
 
 #endif

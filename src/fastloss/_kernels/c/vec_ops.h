@@ -1,9 +1,13 @@
 /* vec_ops.h: the vector operations of the same form for float and double, a
  * template (see type.h) that vec.h instantiates for both: FL_VOP(max) is
- * vf_max and vd_max, and so on. */
+ * vf_max and vd_max, and so on (on the avx512 path also for the wide
+ * vectors: wf_max, wd_max, whose bodies are those under FL_WIDE). */
 #ifndef FL_T
 #error "vec_ops.h is a template: vec.h includes it once per element type"
 #endif
+
+/* the mask register of lanes [0, k) (wide vectors) */
+#define FL_WMASK(k) ((1u << (k)) - 1u)
 
 /* vf_set1, vd_set1 (every lane a; -0 becomes +0); vf_load, vd_load and
  * vf_store, vd_store (unaligned); vf_bits, vd_bits and vf_from_bits,
@@ -17,7 +21,7 @@ FL_INLINE FL_V FL_VOP(from_bits)(FL_VU v) { return (FL_V)v; }
 /* vf_max, vd_max: a > b ? a : b, and b where either is NaN (x86 maxps) */
 FL_INLINE FL_V FL_VOP(max)(FL_V a, FL_V b)
 {
-#if FL_AVX2
+#if FL_AVX2                    /* wide too: FL_MM is then _mm512_max_ps, _pd */
     return FL_MM(max)(a, b);
 #else
     FL_VI m = a > b;
@@ -28,7 +32,7 @@ FL_INLINE FL_V FL_VOP(max)(FL_V a, FL_V b)
 /* vf_select, vd_select: mask ? a : b, mask lanes all ones or all zeros */
 FL_INLINE FL_V FL_VOP(select)(FL_VI mask, FL_V a, FL_V b)
 {
-#if FL_AVX2
+#if FL_AVX2 && !FL_WIDE        /* wide: the portable form is one vpternlog */
     return FL_MM(blendv)(b, a, (FL_V)mask);
 #else
     return (FL_V)((mask & (FL_VI)a) | (~mask & (FL_VI)b));
@@ -39,7 +43,9 @@ FL_INLINE FL_V FL_VOP(select)(FL_VI mask, FL_V a, FL_V b)
  * 0 <= k <= FL_VL. Reads only p[0, k). */
 FL_INLINE FL_V FL_VOP(load_part)(const FL_T* p, ptrdiff_t k, FL_T fill)
 {
-#if FL_AVX2
+#if FL_WIDE
+    return FL_MM(mask_loadu)(FL_MM(set1)(fill), FL_WMASK(k), p);
+#elif FL_AVX2
     __m256i m = _mm256_loadu_si256((const __m256i*)(fl_ones32 + 8 - k * (FL_BITS / 32)));
     return FL_MM(blendv)(FL_MM(set1)(fill), FL_MM(maskload)(p, m), (FL_V)m);
 #else
@@ -53,7 +59,9 @@ FL_INLINE FL_V FL_VOP(load_part)(const FL_T* p, ptrdiff_t k, FL_T fill)
  * (a whole vector is a store); writes nothing else */
 FL_INLINE void FL_VOP(store_part)(FL_T* p, FL_V v, ptrdiff_t k)
 {
-#if FL_AVX2
+#if FL_WIDE
+    FL_MM(mask_storeu)(p, FL_WMASK(k), v);
+#elif FL_AVX2
     FL_VOP(store_part_avx2)(p, v, k);
 #else
     for (ptrdiff_t i = 0; i < k; i++) p[i] = v[i];
@@ -63,7 +71,9 @@ FL_INLINE void FL_VOP(store_part)(FL_T* p, FL_V v, ptrdiff_t k)
 /* vf_hmax, vd_hmax: the largest lane (NaN as vf_max, lane by lane) */
 FL_INLINE FL_T FL_VOP(hmax)(FL_V v)
 {
-#if FL_AVX2
+#if FL_WIDE
+    return FL_MM(reduce_max)(v);
+#elif FL_AVX2
     return FL_VOP(hmax_avx2)(v);
 #else
     FL_T m = v[0];
@@ -76,7 +86,7 @@ FL_INLINE FL_T FL_VOP(hmax)(FL_V v)
  * lane i */
 FL_INLINE void FL_VOP(transpose)(FL_V* r)
 {
-#if FL_AVX2
+#if FL_AVX2 && !FL_WIDE
     FL_VOP(transpose_avx2)(r);
 #else
     FL_T t[FL_VL][FL_VL];
@@ -105,7 +115,9 @@ FL_INLINE FL_VI FL_VOP(finite)(FL_V v)
 /* vi32_any, vi64_any: whether any lane of a mask is set */
 FL_INLINE int FL_VANY(FL_VI m)
 {
-#if FL_AVX2
+#if FL_WIDE
+    return FL_CAT(FL_CAT(_mm512_test_epi, FL_BITS), _mask)((__m512i)m, (__m512i)m) != 0;
+#elif FL_AVX2
     return FL_MM(movemask)((FL_V)m) != 0;
 #else
     long long a = 0;
@@ -113,3 +125,5 @@ FL_INLINE int FL_VANY(FL_VI m)
     return a != 0;
 #endif
 }
+
+#undef FL_WMASK

@@ -177,6 +177,25 @@ FL_INLINE vd vd_from_small_int(vi64 e)
 #include "vmath_t.h"
 #include "type_end.h"
 
+#if FL_AVX512
+/* wf_exp_neg, wd_exp_neg (and the horner they use): exp_neg's formula on the
+ * wide vectors, lane for lane the same arithmetic */
+#undef FL_WIDE
+#define FL_WIDE 1
+#define FL_IS_FLOAT 1
+#include "type.h"
+#include "horner.h"
+#include "vmath_t.h"
+#include "type_end.h"
+#define FL_IS_FLOAT 0
+#include "type.h"
+#include "horner.h"
+#include "vmath_t.h"
+#include "type_end.h"
+#undef FL_WIDE
+#define FL_WIDE 0
+#endif
+
 /* ------------------------------------------- log of a sum of exponentials
  *
  * The sum s = sum_j exp(x_j - max) of a row is at least 1 (the max's own
@@ -218,12 +237,14 @@ FL_INLINE vf vf_log_sum(vd lo, vd hi)
 
 /* the functions math_map (drivers.pxi) runs over an array */
 enum fl_fn { FL_FN_EXP = 0, FL_FN_LOG = 1, FL_FN_LOG1P = 2, FL_FN_LOG_SUM = 3,
-             FL_FN_LOG1P_UNIT = 4, FL_FN_EXP_ANY = 5 };
+             FL_FN_LOG1P_UNIT = 4, FL_FN_EXP_ANY = 5,
+             FL_FN_EXP_ROWS = 6 };      /* the row passes' exp_neg (wide: avx512) */
 
 FL_INLINE vf vf_apply(int fn, vf v)
 {
     switch (fn) {
-    case FL_FN_EXP: return vf_exp_neg(v);
+    case FL_FN_EXP:
+    case FL_FN_EXP_ROWS: return vf_exp_neg(v);
     case FL_FN_LOG: return vf_log(v);
     case FL_FN_LOG1P: return vf_log1p(v);
     case FL_FN_LOG1P_UNIT: return vf_log1p_unit(v);
@@ -235,7 +256,8 @@ FL_INLINE vf vf_apply(int fn, vf v)
 FL_INLINE vd vd_apply(int fn, vd v)
 {
     switch (fn) {
-    case FL_FN_EXP: return vd_exp_neg(v);
+    case FL_FN_EXP:
+    case FL_FN_EXP_ROWS: return vd_exp_neg(v);
     case FL_FN_LOG: return vd_log(v);
     case FL_FN_LOG1P: return vd_log1p(v);
     case FL_FN_LOG1P_UNIT: return vd_log1p_unit(v);
@@ -249,6 +271,13 @@ FL_INLINE vd vd_apply(int fn, vd v)
 static void fl_map_f(int fn, const float* x, float* out, ptrdiff_t n)
 {
     ptrdiff_t j = 0;
+#if FL_AVX512
+    if (fn == FL_FN_EXP_ROWS) {
+        for (; j + 16 <= n; j += 16) wf_store(out + j, wf_exp_neg(wf_load(x + j)));
+        if (j < n) wf_store_part(out + j, wf_exp_neg(wf_load_part(x + j, n - j, 1.0f)), n - j);
+        return;
+    }
+#endif
     for (; j + FL_VLF <= n; j += FL_VLF) vf_store(out + j, vf_apply(fn, vf_load(x + j)));
     if (j < n) vf_store_part(out + j, vf_apply(fn, vf_load_part(x + j, n - j, 1.0f)), n - j);
 }
@@ -256,6 +285,13 @@ static void fl_map_f(int fn, const float* x, float* out, ptrdiff_t n)
 static void fl_map_d(int fn, const double* x, double* out, ptrdiff_t n)
 {
     ptrdiff_t j = 0;
+#if FL_AVX512
+    if (fn == FL_FN_EXP_ROWS) {
+        for (; j + 8 <= n; j += 8) wd_store(out + j, wd_exp_neg(wd_load(x + j)));
+        if (j < n) wd_store_part(out + j, wd_exp_neg(wd_load_part(x + j, n - j, 1.0)), n - j);
+        return;
+    }
+#endif
     for (; j + FL_VLD <= n; j += FL_VLD) vd_store(out + j, vd_apply(fn, vd_load(x + j)));
     if (j < n) vd_store_part(out + j, vd_apply(fn, vd_load_part(x + j, n - j, 1.0)), n - j);
 }

@@ -1,6 +1,6 @@
 /* vmath_t.h: exp, log and log1p around the per-type constants and cores of
  * vmath.h, a template (see type.h) that vmath.h instantiates for float and
- * double. */
+ * double (and, exp_neg only, for the avx512 path's wide vectors). */
 #ifndef FL_T
 #error "vmath_t.h is a template: vmath.h includes it once per element type"
 #endif
@@ -38,6 +38,7 @@ FL_INLINE FL_V FL_VOP(exp_neg)(FL_V x)
     return p * FL_VOP(from_bits)(FL_VOP(bits)(t) << FL_MANT);
 }
 
+#if !FL_WIDE        /* the wide vectors' row passes need exp_neg only */
 /* vf_exp, vd_exp: exp(x) in each lane, of any sign (KL divergence's
  * exp(target)): exp_neg's reduction and polynomial, the scale 2^k applied
  * as two factors 2^(k1 + B) and 2^(k - k1), k1 = floor(k / 2), each a
@@ -116,6 +117,8 @@ FL_INLINE FL_V FL_VOP(log1p)(FL_V x)
     FL_V res = FL_VOP(log_finish)(FL_VOP(from_small_int)(e), f);
     return FL_VOP(log_specials)(x, res, -1);
 }
+
+#endif
 
 #undef FL_EXP_LO
 #undef FL_EXP_HI
