@@ -78,24 +78,27 @@ FL_INLINE double FL_NAME(fl_ce_gscale_)(const fl_ce_args* a, ptrdiff_t r)
     return FL_CE_GO(a) != NULL ? a->g_scale * (double)FL_CE_GO(a)[r * a->go_stride] : a->g_scale;
 }
 
-/* fl_ce_row_f, fl_ce_row_d: stage 1 of one row r (sub-block index i):
- * statistics and gradient; its target's share of the block's checks. */
-FL_INLINE void FL_NAME(fl_ce_row_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r,
-                                   FL_NAME(fl_sub_)* st, ptrdiff_t i, fl_ce_sums* sums)
+/* fl_ce_head_f, fl_ce_head_d: stage 1 of one row r (sub-block index i) up to
+ * its exps: its target's share of the block's checks, its max *mp and what
+ * the exps may overwrite (x_y - m, the smoothing sum); 0 when the row is
+ * done (ignored, bad target, max not finite: its gradient filled) */
+FL_INLINE int FL_NAME(fl_ce_head_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r,
+                                   FL_NAME(fl_sub_)* st, ptrdiff_t i, fl_ce_sums* sums,
+                                   FL_T* mp)
 {
     const ptrdiff_t n = a->n;
     const double eps = a->eps, eps_c = a->eps / n, keep = 1.0 - a->eps;
     const FL_T* xr = x + r * n;
     FL_T* gr = FL_CE_GRAD(a) != NULL ? FL_CE_GRAD(a) + r * n : NULL;
     int64_t y = 0;
-    double m, s;
+    double m;
     st->s[i] = 1.0;
     st->p0[i] = st->p1[i] = st->wy[i] = 0.0;
     if (a->mode == FL_CE_INDEX) {
         y = a->y[r];                         /* read once, checked, then used */
         if (!fl_target_ok(sums, r, y, n, a->ignore_index)) {   /* never read */
             if (gr != NULL) FL_NAME(fl_row_fill_)(gr, n, 0);
-            return;
+            return 0;
         }
         st->wy[i] = FL_CE_W(a)[y];
     }
@@ -103,7 +106,7 @@ FL_INLINE void FL_NAME(fl_ce_row_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t
     if (!(fabs(m) < INFINITY)) {
         st->s[i] = NAN;
         if (gr != NULL) FL_NAME(fl_row_fill_)(gr, n, NAN);
-        return;
+        return 0;
     }
     /* everything read from x before the exps may overwrite it */
     if (a->mode == FL_CE_INDEX) {
@@ -114,10 +117,30 @@ FL_INLINE void FL_NAME(fl_ce_row_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t
         FL_NAME(fl_row_prob_sums_)(xr, FL_CE_T(a) + r * n, FL_CE_W(a), n, (FL_T)m, keep, eps_c,
                                    &st->p0[i], &st->p1[i]);
     }
-    s = st->s[i] = FL_NAME(fl_vsumexp_)(xr, n, (FL_T)m, gr);
-    if (gr == NULL) return;
+    *mp = (FL_T)m;
+    return 1;
+}
+
+/* fl_ce_row_f, fl_ce_row_d: stage 1 of one row r (sub-block index i):
+ * statistics and gradient; its target's share of the block's checks. */
+FL_INLINE void FL_NAME(fl_ce_row_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r,
+                                   FL_NAME(fl_sub_)* st, ptrdiff_t i, fl_ce_sums* sums)
+{
+    const ptrdiff_t n = a->n;
+    const double eps = a->eps, eps_c = a->eps / n, keep = 1.0 - a->eps;
+    const FL_T* xr = x + r * n;
+    FL_T* gr = FL_CE_GRAD(a) != NULL ? FL_CE_GRAD(a) + r * n : NULL;
+    FL_T m;
+    double s;
+    if (!FL_NAME(fl_ce_head_)(a, x, r, st, i, sums, &m)) return;
+    if (gr == NULL) {       /* a copy of the pass without its stores' test */
+        st->s[i] = FL_NAME(fl_vsumexp_)(xr, n, m, NULL);
+        return;
+    }
+    s = st->s[i] = FL_NAME(fl_vsumexp_)(xr, n, m, gr);
     double gs = FL_NAME(fl_ce_gscale_)(a, r);
     if (a->mode == FL_CE_INDEX) {
+        int64_t y = a->y[r];
         double wy = FL_CE_W(a)[y], coef = fl_ce_coef(keep, eps_c, wy, a->w_total), ey = gr[y];
         FL_NAME(fl_row_scale_)(gr, n, (FL_T)fl_ce_softmax_scale(gs, coef, s), (FL_T)(gs * eps_c),
                                (a->unit_w || eps == 0.0) ? NULL : FL_CE_W(a));
@@ -126,6 +149,23 @@ FL_INLINE void FL_NAME(fl_ce_row_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t
         FL_NAME(fl_row_prob_grad_)(NULL, 0, gr, FL_CE_T(a) + r * n, FL_CE_W(a), n,
                                    (FL_T)fl_ce_softmax_scale(gs, st->p0[i], s), (FL_T)gs,
                                    (FL_T)keep, (FL_T)eps_c);
+    }
+}
+
+/* fl_ce_row2_f, fl_ce_row2_d: fl_ce_row_ of rows r and r + 1 (indices i, i +
+ * 1) without a gradient, the two rows' exps in one loop where both are owed */
+FL_INLINE void FL_NAME(fl_ce_row2_)(const fl_ce_args* a, const FL_T* x, ptrdiff_t r,
+                                    FL_NAME(fl_sub_)* st, ptrdiff_t i, fl_ce_sums* sums)
+{
+    const ptrdiff_t n = a->n;
+    FL_T m0 = 0, m1 = 0;
+    int k0 = FL_NAME(fl_ce_head_)(a, x, r, st, i, sums, &m0);
+    int k1 = FL_NAME(fl_ce_head_)(a, x, r + 1, st, i + 1, sums, &m1);
+    if (k0 && k1) {
+        FL_NAME(fl_vsumexp2_)(x + r * n, x + (r + 1) * n, n, m0, m1, &st->s[i], &st->s[i + 1]);
+    } else {
+        if (k0) st->s[i] = FL_NAME(fl_vsumexp_)(x + r * n, n, m0, NULL);
+        if (k1) st->s[i + 1] = FL_NAME(fl_vsumexp_)(x + (r + 1) * n, n, m1, NULL);
     }
 }
 
@@ -405,6 +445,8 @@ FL_INLINE void FL_NAME(fl_ce_rows_p_)(const fl_ce_args* a, const FL_T* x, ptrdif
                 i = cnt;
             }
         }
+        if (FL_CE_GRAD(a) == NULL && n < FL_PAIRS_BELOW)
+            for (; i + 2 <= cnt; i += 2) FL_NAME(fl_ce_row2_)(a, x, b + i, &st, i, sums);
         for (; i < cnt; i++) FL_NAME(fl_ce_row_)(a, x, b + i, &st, i, sums);
         FL_NAME(fl_ce_finish_)(a, b, cnt, &st, sums);
     }

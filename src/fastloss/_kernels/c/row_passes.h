@@ -26,6 +26,27 @@ FL_INLINE void FL_VOP(acc)(FL_VD* a0, FL_VD* a1, FL_V v)
 #endif
 }
 
+/* vf_exp_term, vd_exp_term (wf_, wd_): exp(x_j - m) of the FL_VL elements
+ * at x, as a rounded product that is never fused into the sum it is added
+ * to. A fused multiply-add would round a product below the normal range
+ * together with the sum (the underflow flag then stays clear), and the
+ * compiler fuses in one copy of a pass and not in another (the copy without
+ * stores; a row's exps paired with another row's): the sums of a row then
+ * depended, in principle, on which copy ran it. The empty asm makes the
+ * product a value the compiler cannot see through. */
+FL_INLINE FL_V FL_VOP(exp_term)(const FL_T* x, FL_V vm)
+{
+    FL_V e = FL_VOP(exp_neg)(FL_VOP(load)(x) - vm);
+#if defined(__AVX512F__)
+    __asm__("" : "+v"(e));
+#elif defined(__x86_64__) || defined(__i386__)
+    __asm__("" : "+x"(e));
+#else
+    __asm__("" : "+w"(e));
+#endif
+    return e;
+}
+
 /* vf_exp_part, vd_exp_part (wf_, wd_): exp(x_j - m) of the k <= FL_VL elements at
  * x in lanes [0, k), 0 in the others. The other lanes are loaded as m, so
  * that their exp is exp(0), and then cleared: not loaded as -inf, whose exp
@@ -44,6 +65,10 @@ FL_INLINE FL_V FL_VOP(exp_part)(const FL_T* x, ptrdiff_t k, FL_V vm)
 #define FL_PREFETCH_ONCE
 /* how far ahead of the data being computed the loops prefetch */
 #define FL_PREFETCH_BYTES 2048
+/* rows shorter than this whose sums alone are owed go by pairs (fl_vsumexp2_) */
+#ifndef FL_PAIRS_BELOW
+#define FL_PAIRS_BELOW 512
+#endif
 /* fl_prefetch_ahead: the cache lines of [p + FL_PREFETCH_BYTES, p +
  * FL_PREFETCH_BYTES + bytes): what a loop at p reads (write 0) or writes
  * (write 1, a constant) a few iterations (or groups of rows) later. Out of
@@ -115,10 +140,10 @@ FL_INLINE double FL_NAME(fl_vsumexp_)(const FL_T* x, ptrdiff_t n, FL_T m, FL_T* 
         __builtin_prefetch(x + ahead + j + FL_VL, 0, 3);
         __builtin_prefetch(x + ahead + j + 3 * FL_VL, 0, 3);
 #endif
-        FL_V e0 = FL_VOP(exp_neg)(FL_VOP(load)(x + j) - vm);
-        FL_V e1 = FL_VOP(exp_neg)(FL_VOP(load)(x + j + FL_VL) - vm);
-        FL_V e2 = FL_VOP(exp_neg)(FL_VOP(load)(x + j + 2 * FL_VL) - vm);
-        FL_V e3 = FL_VOP(exp_neg)(FL_VOP(load)(x + j + 3 * FL_VL) - vm);
+        FL_V e0 = FL_VOP(exp_term)(x + j, vm);
+        FL_V e1 = FL_VOP(exp_term)(x + j + FL_VL, vm);
+        FL_V e2 = FL_VOP(exp_term)(x + j + 2 * FL_VL, vm);
+        FL_V e3 = FL_VOP(exp_term)(x + j + 3 * FL_VL, vm);
         if (e != NULL) {
             /* the output as far ahead, for writing: its stores then find it
              * in cache instead of each waiting for its line to be read
@@ -137,7 +162,7 @@ FL_INLINE double FL_NAME(fl_vsumexp_)(const FL_T* x, ptrdiff_t n, FL_T m, FL_T* 
         FL_VOP(acc)(&a0, &a1, (e0 + e1) + (e2 + e3));
     }
     for (; j + FL_VL <= n; j += FL_VL) {
-        FL_V v = FL_VOP(exp_neg)(FL_VOP(load)(x + j) - vm);
+        FL_V v = FL_VOP(exp_term)(x + j, vm);
         if (e != NULL) FL_VOP(store)(e + j, v);
         FL_VOP(acc)(&a0, &a1, v);
     }
@@ -147,6 +172,54 @@ FL_INLINE double FL_NAME(fl_vsumexp_)(const FL_T* x, ptrdiff_t n, FL_T m, FL_T* 
         FL_VOP(acc)(&a0, &a1, v);
     }
     return FL_VDOP(hsum)(a0 + a1);
+}
+
+/* fl_vsumexp2_f, fl_vsumexp2_d: fl_vsumexp_ of two rows of n at x0 and x1
+ * (maxes m0, m1; no stores) in one loop, each row's sum fl_vsumexp_'s bit
+ * for bit (its exps grouped the same way). A row's exps wait for its max,
+ * and its sum's last additions for each other: on rows of a few hundred
+ * classes one row alone leaves the vector units idle during those waits,
+ * which the other row's work fills. */
+FL_INLINE void FL_NAME(fl_vsumexp2_)(const FL_T* x0, const FL_T* x1, ptrdiff_t n, FL_T m0,
+                                     FL_T m1, double* s0, double* s1)
+{
+    const ptrdiff_t near = FL_PREFETCH_BYTES / (ptrdiff_t)sizeof(FL_T);
+    const ptrdiff_t ahead = 2 * n > near ? 2 * n : near;    /* the next pair */
+    FL_V vm0 = FL_VOP(set1)(m0), vm1 = FL_VOP(set1)(m1);
+    FL_VD a0 = FL_VDOP(set1)(0.0), a1 = a0, b0 = a0, b1 = a0;
+    ptrdiff_t j = 0;
+    for (; j + 4 * FL_VL <= n; j += 4 * FL_VL) {
+        __builtin_prefetch(x0 + ahead + j, 0, 3);
+        __builtin_prefetch(x0 + ahead + j + 2 * FL_VL, 0, 3);
+        __builtin_prefetch(x1 + ahead + j, 0, 3);
+        __builtin_prefetch(x1 + ahead + j + 2 * FL_VL, 0, 3);
+#if FL_WIDE
+        __builtin_prefetch(x0 + ahead + j + FL_VL, 0, 3);
+        __builtin_prefetch(x0 + ahead + j + 3 * FL_VL, 0, 3);
+        __builtin_prefetch(x1 + ahead + j + FL_VL, 0, 3);
+        __builtin_prefetch(x1 + ahead + j + 3 * FL_VL, 0, 3);
+#endif
+        FL_V e0 = FL_VOP(exp_term)(x0 + j, vm0);
+        FL_V f0 = FL_VOP(exp_term)(x1 + j, vm1);
+        FL_V e1 = FL_VOP(exp_term)(x0 + j + FL_VL, vm0);
+        FL_V f1 = FL_VOP(exp_term)(x1 + j + FL_VL, vm1);
+        FL_V e2 = FL_VOP(exp_term)(x0 + j + 2 * FL_VL, vm0);
+        FL_V f2 = FL_VOP(exp_term)(x1 + j + 2 * FL_VL, vm1);
+        FL_V e3 = FL_VOP(exp_term)(x0 + j + 3 * FL_VL, vm0);
+        FL_V f3 = FL_VOP(exp_term)(x1 + j + 3 * FL_VL, vm1);
+        FL_VOP(acc)(&a0, &a1, (e0 + e1) + (e2 + e3));
+        FL_VOP(acc)(&b0, &b1, (f0 + f1) + (f2 + f3));
+    }
+    for (; j + FL_VL <= n; j += FL_VL) {
+        FL_VOP(acc)(&a0, &a1, FL_VOP(exp_term)(x0 + j, vm0));
+        FL_VOP(acc)(&b0, &b1, FL_VOP(exp_term)(x1 + j, vm1));
+    }
+    if (j < n) {
+        FL_VOP(acc)(&a0, &a1, FL_VOP(exp_part)(x0 + j, n - j, vm0));
+        FL_VOP(acc)(&b0, &b1, FL_VOP(exp_part)(x1 + j, n - j, vm1));
+    }
+    *s0 = FL_VDOP(hsum)(a0 + a1);
+    *s1 = FL_VDOP(hsum)(b0 + b1);
 }
 
 /* fl_row_scale_f, fl_row_scale_d: g_j = g_j a - b w_j (w NULL: - b), in place */

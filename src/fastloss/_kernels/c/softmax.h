@@ -79,6 +79,25 @@ FL_INLINE void FL_NAME(fl_sm_row_)(int op, const FL_T* xr, FL_T* orow, ptrdiff_t
     }
 }
 
+/* fl_sm_row2_f, fl_sm_row2_d: fl_sm_row_ of rows i and i + 1 whose stage 1 is
+ * their sums (logsumexp; log_softmax of fewer than 512 classes), the two
+ * rows' exps in one loop */
+FL_INLINE void FL_NAME(fl_sm_row2_)(int op, const FL_T* xr, FL_T* orow, ptrdiff_t ostride,
+                                    ptrdiff_t n, FL_NAME(fl_sub_)* st, ptrdiff_t i)
+{
+    double m0 = FL_NAME(fl_vmax_)(xr, n), m1 = FL_NAME(fl_vmax_)(xr + n, n);
+    if (!(fabs(m0) < INFINITY) || !(fabs(m1) < INFINITY)) {     /* each alone */
+        FL_NAME(fl_sm_row_)(op, xr, orow, n, st, i);
+        FL_NAME(fl_sm_row_)(op, xr + n, orow + ostride, n, st, i + 1);
+        return;
+    }
+    FL_NAME(fl_vsumexp2_)(xr, xr + n, n, (FL_T)m0, (FL_T)m1, &st->s[i], &st->s[i + 1]);
+    st->done[i] = st->done[i + 1] = 0;
+    st->pending += 2;
+    st->m[i] = m0;
+    st->m[i + 1] = m1;
+}
+
 /* fl_sm_finish_f, fl_sm_finish_d: stage 2 of rows [0, cnt) of a sub-block: out
  * as in fl_softmax_rows_ */
 static void FL_NAME(fl_sm_finish_)(int op, const FL_T* x, FL_T* out, ptrdiff_t n,
@@ -122,6 +141,9 @@ FL_INLINE void FL_NAME(fl_sm_sub_)(int op, const FL_T* x, FL_T* out, ptrdiff_t c
             i = cnt;
         }
     }
+    if (op != FL_SOFTMAX && n < FL_PAIRS_BELOW)
+        for (; i + 2 <= cnt; i += 2)
+            FL_NAME(fl_sm_row2_)(op, x + i * n, out + i * ostride, ostride, n, &st, i);
     for (; i < cnt; i++) FL_NAME(fl_sm_row_)(op, x + i * n, out + i * ostride, n, &st, i);
     FL_NAME(fl_sm_finish_)(op, x, out, n, cnt, &st);
 }

@@ -34,7 +34,7 @@
 #endif
 /* the avx512 path: the AVX2 code above (encoded with AVX-512VL, which gives
  * it 32 vector registers), and 64-byte vectors in the row passes of long
- * rows (rows.h's fl_vmax_, fl_vsumexp_, ...: the exps, where the ports that
+ * rows (row_passes.h's fl_vmax_, fl_vsumexp_, ...: the exps, where the ports that
  * execute floating-point arithmetic are the bound) */
 #if FL_AVX2 && defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__) \
     && defined(__AVX512BW__)

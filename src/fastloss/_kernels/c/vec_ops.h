@@ -99,9 +99,12 @@ FL_INLINE void FL_VOP(transpose)(FL_V* r)
 /* vf_lane_lt, vd_lane_lt: all ones in lanes [0, k), zeros in the others */
 FL_INLINE FL_VI FL_VOP(lane_lt)(ptrdiff_t k)
 {
-    FL_VI r;
-    for (int i = 0; i < FL_VL; i++) r[i] = i < k ? -1 : 0;
-    return r;
+    /* a compare with the lane indices (a constant): a lane-by-lane loop
+     * became one conditional blend per lane on the wide vectors */
+    FL_VI lane;
+    for (int i = 0; i < FL_VL; i++) lane[i] = i;
+    k = k < 0 ? 0 : k > FL_VL ? FL_VL : k;
+    return lane < (FL_VI){0} + (int)k;
 }
 
 /* vf_finite, vd_finite: finite lanes (not +-inf, not NaN): the bits without
