@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 
 import fastloss
+from fastloss import _kernels
 
 import reference as ref
-from support import DTYPES, LAYOUTS, THREADS, assert_close, layout, logits
+from support import DTYPES, LAYOUTS, LIMITS, THREADS, assert_close, layout, logits
+
+inf, nan = np.inf, np.nan
 
 SHAPES = [(9,), (4, 5), (2, 3, 4), ()]
 REDUCTIONS = ["none", "mean", "sum"]
@@ -171,3 +174,48 @@ def test_empty():
         assert np.isnan(fn(np.zeros((0, 3)), np.zeros((0, 3))))
         assert fn(np.zeros((0, 3)), np.zeros((0, 3)), reduction="sum") == 0.0
         assert fn(np.zeros((3, 0)), np.zeros((3, 0)), reduction="none").shape == (3, 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("operands", ["none", "weight", "pos_weight", "one pos_weight",
+                                      "upstream"])
+def test_bce_with_logits_elements_are_the_same_bits_on_every_fma_path(rng, dtype, operands):
+    """On the avx512 path BCE with logits' loop runs on 512-bit vectors
+    (c/elementwise.h), the avx2 path's on 256-bit ones: the same arithmetic
+    lane for lane, so each element's loss and gradient are the same bits on
+    both, in whole vectors, in every length of tail and for every kind of
+    operand (their sums may differ in the last place: other lanes group).
+    A check only where the CPU runs both paths."""
+    paths = [p for p in _kernels.available_paths() if p in ("avx512", "avx2")]
+    if len(paths) < 2:
+        pytest.skip("this CPU runs no avx512 path to compare with avx2")
+    n = 2 * LIMITS["block_elems"] + 45
+    x = np.asarray(rng.standard_normal(n) * 6, dtype)
+    x[::11] = np.resize([inf, -inf, nan, 0.0, -0.0, 1e30, -1e30, 80.0, -80.0], x[::11].size)
+    t = np.asarray(rng.random(n), dtype)
+    t[::7], t[3::13], t[5::17] = 0.0, 1.0, nan
+    ones = np.broadcast_to(np.ones((), dtype), (1, n))
+    weight = (np.asarray(rng.random((1, n)) + 0.5, dtype) if operands == "weight" else ones)
+    pos_weight = {"pos_weight": np.asarray(rng.random((1, n)) * 3, dtype),
+                  "one pos_weight": np.broadcast_to(np.asarray(2.5, dtype), (1, n))}
+    pw = pos_weight.get(operands, ones)
+    g_out = (np.asarray(rng.standard_normal((1, n)), dtype) if operands == "upstream"
+             else ones)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    for length in [n, *range(1, 34), 2 * 16 + 5]:
+        got = []
+        for path in paths:
+            loss, grad = np.empty((1, length), dtype), np.empty((1, length), dtype)
+            with np.errstate(invalid="ignore"):
+                total = _kernels.load(path).binary_loss(
+                    _kernels.kernels.BCE_LOGITS, x[None, -length:], t[None, -length:],
+                    weight[:, -length:], pw[:, -length:], loss, grad, g_out[:, -length:],
+                    1.0, 1)
+            got.append((loss.view(bits), grad.view(bits), total))
+        (loss0, grad0, total0), (loss1, grad1, total1) = got
+        np.testing.assert_array_equal(loss1, loss0)
+        np.testing.assert_array_equal(grad1, grad0)
+        if np.isfinite(total0):
+            assert_close(total1, total0, dtype)
+        else:
+            assert total1 == total0 or (np.isnan(total1) and np.isnan(total0))

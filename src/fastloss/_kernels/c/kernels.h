@@ -241,17 +241,23 @@ static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double 
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #if FL_AVX512
-/* the avx512 path's row passes, on the wide vectors (row_passes.h); the
- * instantiations below then skip theirs */
+/* the avx512 path's row passes, on the wide vectors (row_passes.h; the
+ * instantiations below then skip theirs), and BCE with logits' loop
+ * (points.h's second part, elementwise.h: fl_binary_body_wf, _wd, which
+ * the narrow fl_binary_run_ calls) */
 #undef FL_WIDE
 #define FL_WIDE 1
 #define FL_IS_FLOAT 1
 #include "type.h"
 #include "row_passes.h"
+#include "points.h"
+#include "elementwise.h"
 #include "type_end.h"
 #define FL_IS_FLOAT 0
 #include "type.h"
 #include "row_passes.h"
+#include "points.h"
+#include "elementwise.h"
 #include "type_end.h"
 #undef FL_WIDE
 #define FL_WIDE 0
@@ -299,7 +305,8 @@ static double fl_ce_total(int mode, double eps, ptrdiff_t n, double nll, double 
 #define fl_unary_run(op, x, ...) FL_GENERIC(x, fl_unary_run)(op, x, __VA_ARGS__)
 
 #if FL_AVX512
-#define FL_SIMD_WIDTH "avx512 (256-bit vectors; 512-bit in the passes over long rows)"
+#define FL_SIMD_WIDTH "avx512 (256-bit vectors; 512-bit in the passes over long rows " \
+    "and in BCE with logits)"
 #elif FL_AVX2
 #define FL_SIMD_WIDTH "avx2 (256-bit vectors)"
 #elif defined(__SSE2__)

@@ -16,8 +16,13 @@
  *                                                   (_mm256_op_ps, _pd)
  *   FL_VD       the double vector of FL_V's width (vd; wd), FL_VDOP(op) its
  *               operations
+ *   FL_WNAME(fl_x_)  fl_x_wf or fl_x_wd: a function of the type's wide
+ *               vectors that the narrow ones have too (points.h's second
+ *               part, elementwise.h's loop); FL_VNAME(fl_x_) is that name
+ *               with FL_WIDE 1, FL_NAME(fl_x_) without
  *
- * With FL_WIDE 1 as well (the avx512 path's row passes, see vec.h) FL_V is
+ * With FL_WIDE 1 as well (the avx512 path's row passes and BCE with logits'
+ * loop, see vec.h) FL_V is
  * the 64-byte vector of the type (wf, wd; FL_VI wi32, wi64 ...) and FL_MM
  * names the 512-bit intrinsic.
  */
@@ -60,6 +65,12 @@
 #endif
 #define FL_VANY FL_CAT(FL_VI, _any)
 #define FL_NAME(name) FL_CAT(name, FL_S)
+#define FL_WNAME(name) FL_CAT(name, FL_CAT(w, FL_S))
+#if FL_WIDE
+#define FL_VNAME(name) FL_WNAME(name)
+#else
+#define FL_VNAME(name) FL_NAME(name)
+#endif
 #define FL_VOP(name) FL_CAT(FL_V, _##name)
 #define FL_VDOP(name) FL_CAT(FL_VD, _##name)
 #define FL_MANT (FL_CAT(FL_C, _MANT_DIG) - 1)

@@ -13,6 +13,8 @@
 #undef FL_VD
 #undef FL_VDOP
 #undef FL_NAME
+#undef FL_WNAME
+#undef FL_VNAME
 #undef FL_VOP
 #undef FL_MM
 #undef FL_MANT

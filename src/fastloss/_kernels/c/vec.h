@@ -35,7 +35,8 @@
 /* the avx512 path: the AVX2 code above (encoded with AVX-512VL, which gives
  * it 32 vector registers), and 64-byte vectors in the row passes of long
  * rows (row_passes.h's fl_vmax_, fl_vsumexp_, ...: the exps, where the ports that
- * execute floating-point arithmetic are the bound) */
+ * execute floating-point arithmetic are the bound) and in BCE with logits'
+ * loop (elementwise.h) */
 #if FL_AVX2 && defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__) \
     && defined(__AVX512BW__)
 #define FL_AVX512 1

@@ -123,23 +123,6 @@ FL_INLINE vd vd_log1p_core(vd f)
     return f - (h - s * (h + R));
 }
 
-/* vf_log1p_unit, vd_log1p_unit: log(1 + z) in each lane, without the range
- * reduction and special cases of log1p: z + z^2 Q(z) (float), 2s + 2s w R(w)
- * with s = z / (2 + z), w = s^2 (double).
- *   Valid range: 0 <= z <= 1 (z = exp(-|x|)); NaN gives NaN
- *   Max error:   2 ulp (vf_log1p_unit), 4 ulp (vd_log1p_unit) */
-FL_INLINE vf vf_log1p_unit(vf z)
-{
-    return (z * z) * vf_horner(z, fl_log1p_unit_poly_f, 9) + z;
-}
-
-FL_INLINE vd vd_log1p_unit(vd z)
-{
-    vd s = z / (2.0 + z);
-    vd s2 = s + s;
-    return (s2 * (s * s)) * vd_horner(s * s, fl_log1p_unit_poly_d, 9) + s2;
-}
-
 /* vf_log_exponent, vd_log_exponent: the exponent e of a normal x such that
  * x 2^-e is in [sqrt(1/2), sqrt(2)) (unsigned: no overflow) */
 FL_INLINE vi32 vf_log_exponent(vf x)
@@ -166,7 +149,7 @@ FL_INLINE vd vd_from_small_int(vi64 e)
     return (vd)(e + 0x4338000000000000LL) - 0x1.8p52;
 }
 
-/* ------------------------- exp, log and log1p, both types: vmath_t.h */
+/* ---------------- exp, log, log1p and log1p_unit, both types: vmath_t.h */
 
 #define FL_IS_FLOAT 1
 #include "type.h"
@@ -178,8 +161,8 @@ FL_INLINE vd vd_from_small_int(vi64 e)
 #include "type_end.h"
 
 #if FL_AVX512
-/* wf_exp_neg, wd_exp_neg (and the horner they use): exp_neg's formula on the
- * wide vectors, lane for lane the same arithmetic */
+/* wf_exp_neg, wd_exp_neg, wf_log1p_unit, wd_log1p_unit (and the horner they
+ * use): their formulas on the wide vectors, lane for lane the same arithmetic */
 #undef FL_WIDE
 #define FL_WIDE 1
 #define FL_IS_FLOAT 1

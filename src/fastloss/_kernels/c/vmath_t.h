@@ -1,6 +1,7 @@
-/* vmath_t.h: exp, log and log1p around the per-type constants and cores of
- * vmath.h, a template (see type.h) that vmath.h instantiates for float and
- * double (and, exp_neg only, for the avx512 path's wide vectors). */
+/* vmath_t.h: exp, log, log1p and log1p_unit around the per-type constants
+ * and cores of vmath.h, a template (see type.h) that vmath.h instantiates
+ * for float and double (and, exp_neg and log1p_unit only, for the avx512
+ * path's wide vectors). */
 #ifndef FL_T
 #error "vmath_t.h is a template: vmath.h includes it once per element type"
 #endif
@@ -38,7 +39,23 @@ FL_INLINE FL_V FL_VOP(exp_neg)(FL_V x)
     return p * FL_VOP(from_bits)(FL_VOP(bits)(t) << FL_MANT);
 }
 
-#if !FL_WIDE        /* the wide vectors' row passes need exp_neg only */
+/* vf_log1p_unit, vd_log1p_unit: log(1 + z) in each lane, without the range
+ * reduction and special cases of log1p: z + z^2 Q(z) (float), 2s + 2s w R(w)
+ * with s = z / (2 + z), w = s^2 (double).
+ *   Valid range: 0 <= z <= 1 (z = exp(-|x|)); NaN gives NaN
+ *   Max error:   2 ulp (vf_log1p_unit), 4 ulp (vd_log1p_unit) */
+FL_INLINE FL_V FL_VOP(log1p_unit)(FL_V z)
+{
+#if FL_IS_FLOAT
+    return (z * z) * FL_VOP(horner)(z, fl_log1p_unit_poly_f, 9) + z;
+#else
+    FL_V s = z / (2.0 + z);
+    FL_V s2 = s + s;
+    return (s2 * (s * s)) * FL_VOP(horner)(s * s, fl_log1p_unit_poly_d, 9) + s2;
+#endif
+}
+
+#if !FL_WIDE        /* the wide vectors need exp_neg and log1p_unit only */
 /* vf_exp, vd_exp: exp(x) in each lane, of any sign (KL divergence's
  * exp(target)): exp_neg's reduction and polynomial, the scale 2^k applied
  * as two factors 2^(k1 + B) and 2^(k - k1), k1 = floor(k / 2), each a
