@@ -2,6 +2,7 @@
 function and loss method, beside PyTorch and plain NumPy on the same arrays.
 
     python benchmarks/bench_calls.py [--calls N] [--repeat R] [--shapes 32x10,256x10]
+                                     [--num-threads N]
 
 For each shape (default 32 x 10, 256 x 10 and 1024 x 100, float32: the
 minibatches of a training loop), each call is made N times in a row, R
@@ -11,6 +12,8 @@ PyTorch (if installed) runs under ``torch.no_grad()`` for the forward calls
 and through autograd for the gradients, on tensors made from the same
 arrays with ``torch.from_numpy`` (not timed); its thread count is the
 default. NumPy is a stable vectorized implementation of the same formula.
+``--num-threads N`` passes ``num_threads=N`` to every fastloss call and loss
+object (the calls of an estimator made with a thread count).
 """
 
 import argparse
@@ -97,23 +100,25 @@ def torch_peers(x, y, t):
     }
 
 
-def fastloss_calls(x, y, t):
+def fastloss_calls(x, y, t, num_threads=None):
     p = 1 / (1 + np.exp(-x))
-    ce, bce, mse = fastloss.CrossEntropyLoss(), fastloss.BCEWithLogitsLoss(), fastloss.MSELoss()
+    kw = {} if num_threads is None else {"num_threads": num_threads}
+    ce, bce = fastloss.CrossEntropyLoss(**kw), fastloss.BCEWithLogitsLoss(**kw)
+    mse = fastloss.MSELoss(**kw)
     return {
-        "logsumexp": lambda: fastloss.logsumexp(x),
-        "softmax": lambda: fastloss.softmax(x),
-        "log_softmax": lambda: fastloss.log_softmax(x),
-        "cross_entropy": lambda: fastloss.cross_entropy(x, y),
+        "logsumexp": lambda: fastloss.logsumexp(x, **kw),
+        "softmax": lambda: fastloss.softmax(x, **kw),
+        "log_softmax": lambda: fastloss.log_softmax(x, **kw),
+        "cross_entropy": lambda: fastloss.cross_entropy(x, y, **kw),
         "CrossEntropyLoss()": lambda: ce(x, y),
         "CrossEntropyLoss.grad": lambda: ce.grad(x, y),
         "CrossEntropyLoss.value_and_grad": lambda: ce.value_and_grad(x, y),
-        "nll_loss": lambda: fastloss.nll_loss(x, y),
+        "nll_loss": lambda: fastloss.nll_loss(x, y, **kw),
         "binary_cross_entropy_with_logits":
-            lambda: fastloss.binary_cross_entropy_with_logits(x, t),
+            lambda: fastloss.binary_cross_entropy_with_logits(x, t, **kw),
         "BCEWithLogitsLoss.value_and_grad": lambda: bce.value_and_grad(x, t),
-        "binary_cross_entropy": lambda: fastloss.binary_cross_entropy(p, t),
-        "mse_loss": lambda: fastloss.mse_loss(x, t),
+        "binary_cross_entropy": lambda: fastloss.binary_cross_entropy(p, t, **kw),
+        "mse_loss": lambda: fastloss.mse_loss(x, t, **kw),
         "MSELoss.value_and_grad": lambda: mse.value_and_grad(x, t),
     }
 
@@ -130,6 +135,9 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--shapes", default="32x10,256x10,1024x100")
+    parser.add_argument("--num-threads", type=int, default=None,
+                        help="num_threads of every fastloss call and loss object (default: "
+                             "none given)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     try:
@@ -139,7 +147,7 @@ def main(argv=None):
         peer = "no PyTorch"
     print(f"fastloss {fastloss.__version__} ({fastloss._kernels.path}), NumPy "
           f"{np.__version__}, {peer}; float32; {args.calls} calls x {args.repeat} rounds, "
-          "median us per call")
+          f"median us per call; fastloss's num_threads={args.num_threads}")
     print("\n| shape | call | fastloss us | PyTorch us | NumPy us | x PyTorch | x NumPy |")
     print("|---|---|---|---|---|---|---|")
     for spec in args.shapes.split(","):
@@ -147,7 +155,8 @@ def main(argv=None):
         x = rng.standard_normal((n, c)).astype(np.float32)
         y = rng.integers(0, c, n)
         t = rng.random((n, c)).astype(np.float32)
-        ours, torch_, numpy_ = fastloss_calls(x, y, t), torch_peers(x, y, t), numpy_peers(x, y, t)
+        ours = fastloss_calls(x, y, t, args.num_threads)
+        torch_, numpy_ = torch_peers(x, y, t), numpy_peers(x, y, t)
         for name, fn in ours.items():
             runs = {"fastloss": fn}
             if name in torch_:

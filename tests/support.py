@@ -6,11 +6,13 @@ compiled kernels export (``fastloss._kernels.LIMITS``), never from literals
 copied out of the C.
 """
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fastloss import _api
 from fastloss._kernels import LIMITS
 from fastloss._tools.reference import TOLERANCES
 
@@ -113,3 +115,27 @@ def assert_close_products(actual, expected, dtype):
         np.asarray(actual, np.float64), np.asarray(expected, np.float64),
         equal_nan=True, **PRODUCT_TOLERANCES[np.dtype(dtype)]
     )
+
+
+# the fast path's entry points in fastloss._api (see its _fast_softmax ...)
+FAST_ENTRIES = ("_fast_softmax", "_fast_class", "_fast_binary", "_fast_unary")
+
+
+@contextlib.contextmanager
+def general_path():
+    """Inside, every call takes the general path: the fast path's entry
+    points answer NotImplemented, as for a call they do not take."""
+    saved = {name: getattr(_api, name) for name in FAST_ENTRIES}
+    try:
+        for name in FAST_ENTRIES:
+            setattr(_api, name, lambda *args, **kwargs: NotImplemented)
+        yield
+    finally:
+        for name, entry in saved.items():
+            setattr(_api, name, entry)
+
+
+def general(fn, *args, **kwargs):
+    """fn(*args, **kwargs) through the general path (general_path)."""
+    with general_path():
+        return fn(*args, **kwargs)

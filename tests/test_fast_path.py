@@ -1,11 +1,12 @@
 """The fast path of small calls gives the general path's bits.
 
 A call on a small plain array (see drivers.pxi, fast_*) skips the Python
-layer's conversions; ``num_threads=1`` (or any option the fast path does not
-take) sends the same call through the general path. Every function and loss
-method, both dtypes, every reduction and option the fast path handles, rows
-in lanes and one at a time, special values: the two must agree byte for byte,
-and everything the fast path passes on must still be refused as before.
+layer's conversions; ``support.general`` sends the same call through the
+general path (the fast path's entry points answer NotImplemented, as for an
+option the fast path does not take). Every function and loss method, both
+dtypes, every reduction and option the fast path handles, rows in lanes and
+one at a time, special values: the two must agree byte for byte, and
+everything the fast path passes on must still be refused as before.
 """
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 import fastloss
 from fastloss import _api
 
-from support import DTYPES, PARALLEL_MIN, logits
+from support import DTYPES, PARALLEL_MIN, general, logits
 
 SHAPES = [(1, 1), (5, 3), (32, 10), (37, 33), (8, 300), (3, 2049)]
 REDUCTIONS = ["none", "mean", "sum"]
@@ -53,7 +54,7 @@ def test_softmax_family(rng, dtype, shape, special):
     if special and x.ndim == 2:
         x = with_specials(x)
     for fn in (fastloss.logsumexp, fastloss.softmax, fastloss.log_softmax):
-        same(fn(x), fn(x, num_threads=1))
+        same(fn(x), general(fn, x))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -75,20 +76,18 @@ def test_class_losses(rng, dtype, shape, reduction, options, special):
                         (fastloss.NLLLoss, {k: v for k, v in options.items()
                                             if k != "label_smoothing"})):
             fast = cls(reduction=reduction, **kw)
-            general = cls(reduction=reduction, num_threads=1, **kw)
-            same(fast(x, target), general(x, target))
-            same(fast.grad(x, target), general.grad(x, target))
-            same(fast.value_and_grad(x, target), general.value_and_grad(x, target))
+            same(fast(x, target), general(fast, x, target))
+            same(fast.grad(x, target), general(fast.grad, x, target))
+            same(fast.value_and_grad(x, target), general(fast.value_and_grad, x, target))
             if reduction != "none":
                 same(fast.grad(x, target, grad_output=0.37),
-                     general.grad(x, target, grad_output=0.37))
+                     general(fast.grad, x, target, grad_output=0.37))
         if "weight" not in options:
             same(fastloss.cross_entropy(x, target, reduction=reduction, **options),
-                 fastloss.cross_entropy(x, target, reduction=reduction, num_threads=1,
-                                        **options))
+                 general(fastloss.cross_entropy, x, target, reduction=reduction, **options))
             kw = {k: v for k, v in options.items() if k != "label_smoothing"}
             same(fastloss.nll_loss(x, target, reduction=reduction, **kw),
-                 fastloss.nll_loss(x, target, reduction=reduction, num_threads=1, **kw))
+                 general(fastloss.nll_loss, x, target, reduction=reduction, **kw))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -100,8 +99,8 @@ def test_nll_of_many_elements_in_few_rows(rng, dtype, reduction):
     y = rng.integers(-1, 100, 1024)
     for n_threads in (1, 2):
         same(fastloss.nll_loss(x, y, reduction=reduction, ignore_index=-1),
-             fastloss.nll_loss(x, y, reduction=reduction, ignore_index=-1,
-                               num_threads=n_threads))
+             general(fastloss.nll_loss, x, y, reduction=reduction, ignore_index=-1,
+                     num_threads=n_threads))
     y[5] = 100
     with pytest.raises(IndexError, match=r"class index 100 at position \(5,\)"):
         fastloss.nll_loss(x, y, reduction=reduction)
@@ -119,16 +118,13 @@ def test_elementwise_losses(rng, dtype, shape, reduction, special):
         p = (1 / (1 + np.exp(-np.nan_to_num(x.astype(np.float64))))).astype(dtype)
     for cls, a in ((fastloss.BCEWithLogitsLoss, x), (fastloss.BCELoss, p),
                    (fastloss.MSELoss, x)):
-        fast, general = cls(reduction=reduction), cls(reduction=reduction, num_threads=1)
-        same(fast(a, t), general(a, t))
-        same(fast.grad(a, t), general.grad(a, t))
-        same(fast.value_and_grad(a, t), general.value_and_grad(a, t))
-    same(fastloss.binary_cross_entropy_with_logits(x, t, reduction=reduction),
-         fastloss.binary_cross_entropy_with_logits(x, t, reduction=reduction, num_threads=1))
-    same(fastloss.binary_cross_entropy(p, t, reduction=reduction),
-         fastloss.binary_cross_entropy(p, t, reduction=reduction, num_threads=1))
-    same(fastloss.mse_loss(x, t, reduction=reduction),
-         fastloss.mse_loss(x, t, reduction=reduction, num_threads=1))
+        fast = cls(reduction=reduction)
+        same(fast(a, t), general(fast, a, t))
+        same(fast.grad(a, t), general(fast.grad, a, t))
+        same(fast.value_and_grad(a, t), general(fast.value_and_grad, a, t))
+    for fn, a in ((fastloss.binary_cross_entropy_with_logits, x),
+                  (fastloss.binary_cross_entropy, p), (fastloss.mse_loss, x)):
+        same(fn(a, t, reduction=reduction), general(fn, a, t, reduction=reduction))
 
 
 def test_the_fast_path_takes_the_common_case():
@@ -151,6 +147,55 @@ def test_the_fast_path_takes_the_common_case():
     assert _api._fast_softmax(big, _api._SOFTMAX) is NotImplemented
     for bad in (x.astype(np.float16), x[:, ::2], x.astype(">f4"), np.asfortranarray(x[:4])):
         assert _api._fast_softmax(bad, _api._SOFTMAX) is NotImplemented
+
+
+def test_a_thread_count_takes_the_fast_path(monkeypatch):
+    """num_threads=n (a positive int) takes the fast path too, with the
+    default's bits (its arrays run on one thread on either path); any other
+    count is the general path's to take (a NumPy integer) or refuse."""
+    x = np.linspace(-3, 3, 320, dtype=np.float32).reshape(32, 10)
+    y = np.arange(32) % 10
+    t = (x > 0).astype(np.float32)
+    functions = [
+        (fastloss.logsumexp, (x,)), (fastloss.softmax, (x,)), (fastloss.log_softmax, (x,)),
+        (fastloss.sigmoid, (x,)), (fastloss.cross_entropy, (x, y)),
+        (fastloss.nll_loss, (x, y)), (fastloss.binary_cross_entropy_with_logits, (x, t)),
+        (fastloss.binary_cross_entropy, (np.abs(x) / 3, t)), (fastloss.mse_loss, (x, t)),
+        (fastloss.l1_loss, (x, t)),
+    ]
+    methods = [
+        (fastloss.CrossEntropyLoss(num_threads=4).value_and_grad, (x, y)),
+        (fastloss.BCEWithLogitsLoss(num_threads=1).grad, (x, t)),
+        (fastloss.MSELoss(num_threads=2).value_and_grad, (x, t)),
+    ]
+    taken = []
+
+    def spy(entry):
+        def call(*args, **kwargs):
+            taken.append(entry)
+            return entry(*args, **kwargs)
+        return call
+
+    for name in ("_fast_softmax", "_fast_class", "_fast_binary", "_fast_unary"):
+        monkeypatch.setattr(_api, name, spy(getattr(_api, name)))
+    for fn, args in methods:
+        expected = general(fn, *args)
+        del taken[:]
+        same(fn(*args), expected)
+        assert taken, fn
+    for fn, args in functions:
+        expected = general(fn, *args)
+        for n in (1, 2, 64):
+            del taken[:]
+            same(fn(*args, num_threads=n), expected)
+            assert taken, (fn, n)
+        del taken[:]
+        same(fn(*args, num_threads=np.int64(2)), expected)
+        assert not taken, fn
+        for bad, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError),
+                           (True, TypeError)):
+            with pytest.raises(error, match="num_threads"):
+                fn(*args, num_threads=bad)
 
 
 @pytest.mark.parametrize("call,error,match", [

@@ -54,6 +54,16 @@ _CE, _NLL = _kernels.CE_INDEX, _kernels.NLL_INDEX
 _WANT_VALUE, _WANT_GRAD, _WANT_BOTH = 0, 1, 2
 
 
+def _fast_threads(num_threads):
+    """Whether a call with this ``num_threads`` may take the fast path: the
+    default (None) or a positive int. The fast path takes arrays of at most
+    PARALLEL_MIN elements, which the general path too runs on one thread
+    whatever the count (the same bits for any count in any case); anything
+    else (0, a NumPy integer, a float) is the general path's to take or
+    refuse."""
+    return num_threads is None or (type(num_threads) is int and num_threads > 0)
+
+
 def _refuse_dim(dim):
     refuse_torch_name("dim", dim, f"use axis= (NumPy's name): axis={dim!r}")
 
@@ -178,7 +188,7 @@ def logsumexp(x, axis=-1, *, b=None, keepdims=False, return_sign=False, out=None
     >>> float(value), float(sign)
     (0.0, -1.0)
     """
-    if out is None and num_threads is None and not keepdims and _last_axis(axis) and (
+    if out is None and _fast_threads(num_threads) and not keepdims and _last_axis(axis) and (
             dim is NOT_GIVEN and b is None and not return_sign):
         result = _fast_softmax(x, _LSE)
         if result is not NotImplemented:
@@ -269,7 +279,7 @@ _SOFTMAX_DOC = """{summary}
 
 @hide_parameters("dim")
 def softmax(x, axis=-1, *, out=None, num_threads=None, dim=NOT_GIVEN):
-    if out is None and num_threads is None and _last_axis(axis) and dim is NOT_GIVEN:
+    if out is None and _fast_threads(num_threads) and _last_axis(axis) and dim is NOT_GIVEN:
         result = _fast_softmax(x, _SOFTMAX)
         if result is not NotImplemented:
             return result
@@ -280,7 +290,7 @@ def softmax(x, axis=-1, *, out=None, num_threads=None, dim=NOT_GIVEN):
 
 @hide_parameters("dim")
 def log_softmax(x, axis=-1, *, out=None, num_threads=None, dim=NOT_GIVEN):
-    if out is None and num_threads is None and _last_axis(axis) and dim is NOT_GIVEN:
+    if out is None and _fast_threads(num_threads) and _last_axis(axis) and dim is NOT_GIVEN:
         result = _fast_softmax(x, _LOG_SOFTMAX)
         if result is not NotImplemented:
             return result
@@ -406,7 +416,7 @@ log_softmax_backward.__doc__ = _BACKWARD_DOC.format(
 def _unary(op, x, out, num_threads, beta=1.0, threshold=20.0):
     """Activation ``op`` of x (the kernels' SIGMOID, LOG_SIGMOID, SOFTPLUS),
     elementwise, into ``out`` (which may be x) or a new array."""
-    if out is None and num_threads is None:
+    if out is None and _fast_threads(num_threads):
         result = _fast_unary(x, op, beta, threshold)
         if result is not NotImplemented:
             return result
@@ -905,7 +915,7 @@ def cross_entropy(input, target, *, weight=None, ignore_index=-100, reduction="m
     >>> round(float(loss), 4)
     1.2753
     """
-    if weight is None and num_threads is None and _last_axis(axis) and dim is NOT_GIVEN:
+    if weight is None and _fast_threads(num_threads) and _last_axis(axis) and dim is NOT_GIVEN:
         result = _fast_class(_CE, input, target, None, ignore_index, label_smoothing,
                              reduction, _WANT_VALUE, 1.0)
         if result is not NotImplemented:
@@ -954,7 +964,7 @@ def nll_loss(input, target, *, weight=None, ignore_index=-100, reduction="mean",
     >>> float(fastloss.nll_loss([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]], [2, 2]))
     -4.5
     """
-    if weight is None and num_threads is None and _last_axis(axis) and dim is NOT_GIVEN:
+    if weight is None and _fast_threads(num_threads) and _last_axis(axis) and dim is NOT_GIVEN:
         result = _fast_class(_NLL, input, target, None, ignore_index, 0.0, reduction,
                              _WANT_VALUE, 1.0)
         if result is not NotImplemented:
@@ -1001,7 +1011,7 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, pos_weight=N
     >>> round(float(fastloss.binary_cross_entropy_with_logits([0.0], [1.0])), 4)
     0.6931
     """
-    if weight is None and pos_weight is None and num_threads is None:
+    if weight is None and pos_weight is None and _fast_threads(num_threads):
         result = _fast_binary(_kernels.BCE_LOGITS, input, target, reduction, _WANT_VALUE, 1.0)
         if result is not NotImplemented:
             return result
@@ -1045,7 +1055,7 @@ def binary_cross_entropy(input, target, *, weight=None, reduction="mean",
     >>> round(float(loss), 5)
     0.43801
     """
-    if weight is None and num_threads is None:
+    if weight is None and _fast_threads(num_threads):
         result = _fast_binary(_kernels.BCE_PROB, input, target, reduction, _WANT_VALUE, 1.0)
         if result is not NotImplemented:
             return result
@@ -1083,7 +1093,7 @@ def mse_loss(input, target, *, reduction="mean", num_threads=None):
     >>> float(fastloss.mse_loss([1.0, 2.0], [1.0, 4.0]))
     2.0
     """
-    if num_threads is None:
+    if _fast_threads(num_threads):
         result = _fast_binary(_kernels.MSE, input, target, reduction, _WANT_VALUE, 1.0)
         if result is not NotImplemented:
             return result
@@ -1111,7 +1121,7 @@ def _unweighted_problem(mode, input, target, reduction, num_threads, param=1.0):
 
 def _unweighted_value(mode, input, target, reduction, num_threads, param=1.0):
     """Its value: the fast path of a small call, else the general path."""
-    if num_threads is None:
+    if _fast_threads(num_threads):
         result = _fast_binary(mode, input, target, reduction, _WANT_VALUE, 1.0, param)
         if result is not NotImplemented:
             return result
@@ -1548,7 +1558,7 @@ class CrossEntropyLoss(_ClassLoss):
         return _kernels.CE_INDEX if index_targets else _kernels.CE_PROB
 
     def _fast(self, input, target, want, grad_output):
-        if self.num_threads is not None or not _last_axis(self.axis):
+        if not (_fast_threads(self.num_threads) and _last_axis(self.axis)):
             return NotImplemented
         return _fast_class(_CE, input, target, self.weight, self.ignore_index,
                            self.label_smoothing, self.reduction, want, grad_output)
@@ -1601,7 +1611,7 @@ class NLLLoss(_ClassLoss):
         return _kernels.NLL_INDEX
 
     def _fast(self, input, target, want, grad_output):
-        if self.num_threads is not None or not _last_axis(self.axis):
+        if not (_fast_threads(self.num_threads) and _last_axis(self.axis)):
             return NotImplemented
         return _fast_class(_NLL, input, target, self.weight, self.ignore_index, 0.0,
                            self.reduction, want, grad_output)
@@ -1647,7 +1657,7 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
 
     def _fast(self, input, target, want, grad_output):
         if self.weight is not None or self.pos_weight is not None or (
-                self.num_threads is not None):
+                not _fast_threads(self.num_threads)):
             return NotImplemented
         return _fast_binary(_kernels.BCE_LOGITS, input, target, self.reduction, want,
                             grad_output)
@@ -1687,7 +1697,7 @@ class BCELoss(_ElementwiseLoss):
                               self.reduction, self.num_threads)
 
     def _fast(self, input, target, want, grad_output):
-        if self.weight is not None or self.num_threads is not None:
+        if self.weight is not None or not _fast_threads(self.num_threads):
             return NotImplemented
         return _fast_binary(_kernels.BCE_PROB, input, target, self.reduction, want,
                             grad_output)
@@ -1722,7 +1732,7 @@ class MSELoss(_ElementwiseLoss):
                               self.reduction, self.num_threads)
 
     def _fast(self, input, target, want, grad_output):
-        if self.num_threads is not None:
+        if not _fast_threads(self.num_threads):
             return NotImplemented
         return _fast_binary(_kernels.MSE, input, target, self.reduction, want, grad_output)
 
@@ -1742,7 +1752,7 @@ class _UnweightedLoss(_ElementwiseLoss):
                                    param)
 
     def _fast(self, input, target, want, grad_output):
-        if self.num_threads is not None:
+        if not _fast_threads(self.num_threads):
             return NotImplemented
         mode, param = self._kernel_mode()
         return _fast_binary(mode, input, target, self.reduction, want, grad_output, param)
